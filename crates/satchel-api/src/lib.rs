@@ -1,14 +1,10 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The HTTP API of the archive service, as both sides see it: the wire types
+//! (`/api/v1`, documented in docs/api.md) and a [`Client`] the command line and the
+//! laptop client use. The service and the laptop never depend on each other; both
+//! depend on this.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod client;
+pub mod types;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use client::{ApiError, Auth, Client};
+pub use types::*;

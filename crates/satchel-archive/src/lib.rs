@@ -1,14 +1,28 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The archive: where mail lives once Satchel has taken it.
+//!
+//! An [`Archive`] is a data folder holding three things that together make the
+//! archive durable and searchable:
+//! - the [`store`]: content-addressed, zstd-compressed message blobs, written to
+//!   immutable *packs* in a mailbox's repository (a local disk folder);
+//! - the [`catalog`]: SQLite (WAL) metadata — users, repositories, mailboxes,
+//!   grants, messages and which mailboxes hold them;
+//! - the [`index`]: a tantivy full-text index over the messages.
+//!
+//! The store is the source of truth. A batch is written to a pack and fsynced before
+//! the catalog rows that name it commit, so a crash can leave unreferenced pack bytes
+//! but never a catalog row without its message. The index follows the catalog and is
+//! rebuilt from it for any message not yet marked indexed.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod archive;
+pub mod catalog;
+pub mod error;
+pub mod import;
+pub mod index;
+pub mod message;
+pub mod store;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use archive::{Archive, BatchItem, ItemOutcome, ItemStatus};
+pub use catalog::{Grant, MailboxInfo, MemberRow, MessageMeta, RepositoryInfo, UserInfo};
+pub use error::{ArchiveError, Result};
+pub use index::{SearchHit, SearchRequest};
+pub use message::{MessageId, MessageSummary};

@@ -1,14 +1,60 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! The archive service: one [`Service`] holding the archive, with the HTTP API
+//! (`/api/v1`) in front of it. Every way in — API, and later the console and the
+//! scheduler — calls the same `Service` functions, so they cannot disagree.
+
+pub mod auth;
+pub mod error;
+pub mod http;
+pub mod service;
+
+pub use error::ServiceError;
+pub use service::{Caller, Service};
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub struct ServeConfig {
+    pub data: PathBuf,
+    pub listen: SocketAddr,
+    /// The first administrator's password; generated and printed once if absent.
+    pub admin_password: Option<String>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Opens the data folder and serves until SIGINT/SIGTERM.
+pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let data = config.data.clone();
+    let admin_password = config.admin_password.clone();
+    let service =
+        tokio::task::spawn_blocking(move || Service::open(&data, admin_password)).await??;
+    let service = Arc::new(service);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let local = listener.local_addr()?;
+    tracing::info!(%local, data = %config.data.display(), "satchel service listening");
+    eprintln!(
+        "satchel: serving {} on http://{local}",
+        config.data.display()
+    );
+    axum::serve(listener, http::router(service))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }

@@ -1,0 +1,299 @@
+//! [`Archive`]: the store, catalog and index of one data folder, kept consistent.
+
+use crate::catalog::{self, Catalog, NewMessage, UserInfo};
+use crate::error::{ArchiveError, IoContext, Result};
+use crate::index::{SearchHit, SearchIndex, SearchRequest};
+use crate::message::{MessageId, MessageSummary, not_mail_reason};
+use crate::store;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+/// One message offered to the archive, with where it came from for the report.
+#[derive(Clone, Debug)]
+pub struct BatchItem {
+    pub origin: String,
+    pub folder: String,
+    pub raw: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    /// Newly in this mailbox (its bytes may have been stored already for another).
+    Imported,
+    /// Already archived in this mailbox: nothing changed.
+    Duplicate,
+    Failed,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ItemOutcome {
+    pub origin: String,
+    pub id: Option<String>,
+    pub status: ItemStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+pub struct Archive {
+    root: PathBuf,
+    catalog: Mutex<Catalog>,
+    index: SearchIndex,
+    /// Serializes batches so "is it known yet" and "store it" cannot interleave.
+    writing: Mutex<()>,
+}
+
+/// A message being added, after the cheap checks and before the pack.
+struct Prepared {
+    slot: usize,
+    id: String,
+    summary: MessageSummary,
+    frame: Option<Vec<u8>>,
+    size: u64,
+}
+
+pub const DEFAULT_REPOSITORY: &str = "default";
+
+impl Archive {
+    /// Opens (or creates) the archive in `root`: `catalog.sqlite`, `index/`, and
+    /// the local-disk repository `default` in `repositories/default`.
+    pub fn open(root: &Path) -> Result<Self> {
+        std::fs::create_dir_all(root).at(root)?;
+        let catalog = Catalog::open(&root.join("catalog.sqlite"))?;
+        if catalog.repository(DEFAULT_REPOSITORY).is_err() {
+            let path = root.join("repositories").join(DEFAULT_REPOSITORY);
+            std::fs::create_dir_all(&path).at(&path)?;
+            catalog.add_repository(DEFAULT_REPOSITORY, "disk", &path)?;
+        }
+        let (index, created) = SearchIndex::open(&root.join("index"))?;
+        if created {
+            catalog
+                .conn()
+                .execute("UPDATE messages SET indexed = 0", [])?;
+        }
+        let archive = Archive {
+            root: root.to_path_buf(),
+            catalog: Mutex::new(catalog),
+            index,
+            writing: Mutex::new(()),
+        };
+        archive.reindex_pending()?;
+        Ok(archive)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The catalog, for the metadata operations that need nothing else.
+    pub fn catalog(&self) -> Result<MutexGuard<'_, Catalog>> {
+        self.catalog.lock().map_err(|_| ArchiveError::Invalid {
+            what: "catalog",
+            why: "a previous user panicked".into(),
+        })
+    }
+
+    /// Adds a batch of messages to a mailbox. When this returns, every message
+    /// reported `imported` is durable (pack and catalog fsynced) and searchable.
+    pub fn add_messages(&self, mailbox: &str, items: Vec<BatchItem>) -> Result<Vec<ItemOutcome>> {
+        let _writing = self.writing.lock().map_err(|_| ArchiveError::Invalid {
+            what: "archive writer",
+            why: "a previous writer panicked".into(),
+        })?;
+        let info = self.catalog()?.mailbox(mailbox)?;
+        let repo = self.catalog()?.repository(&info.repo)?;
+
+        let ids: Vec<Option<String>> = items
+            .par_iter()
+            .map(|it| {
+                not_mail_reason(&it.raw)
+                    .is_none()
+                    .then(|| MessageId::of(&it.raw).to_string())
+            })
+            .collect();
+        let (stored, members) = {
+            let cat = self.catalog()?;
+            let stored = cat.known_ids(ids.iter().flatten().map(String::as_str))?;
+            let mut members = HashSet::new();
+            for id in ids.iter().flatten() {
+                if cat.in_mailbox(mailbox, id)? {
+                    members.insert(id.clone());
+                }
+            }
+            (stored, members)
+        };
+
+        let mut outcomes: Vec<ItemOutcome> = Vec::with_capacity(items.len());
+        let mut wanted: Vec<usize> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
+        for (slot, (item, id)) in items.iter().zip(&ids).enumerate() {
+            let outcome = match id {
+                None => ItemOutcome {
+                    origin: item.origin.clone(),
+                    id: None,
+                    status: ItemStatus::Failed,
+                    reason: not_mail_reason(&item.raw),
+                },
+                Some(id) if members.contains(id) || !seen.insert(id.as_str()) => ItemOutcome {
+                    origin: item.origin.clone(),
+                    id: Some(id.clone()),
+                    status: ItemStatus::Duplicate,
+                    reason: None,
+                },
+                Some(id) => {
+                    wanted.push(slot);
+                    ItemOutcome {
+                        origin: item.origin.clone(),
+                        id: Some(id.clone()),
+                        status: ItemStatus::Imported,
+                        reason: None,
+                    }
+                }
+            };
+            outcomes.push(outcome);
+        }
+
+        let prepared: Vec<Prepared> = wanted
+            .par_iter()
+            .map(|&slot| {
+                let raw = &items[slot].raw;
+                let id = ids[slot].clone().unwrap_or_default();
+                let frame = if stored.contains(&id) {
+                    None
+                } else {
+                    Some(store::compress(raw).at("zstd")?)
+                };
+                Ok(Prepared {
+                    slot,
+                    summary: MessageSummary::extract(raw),
+                    id,
+                    frame,
+                    size: raw.len() as u64,
+                })
+            })
+            .collect::<Result<_>>()?;
+        if prepared.is_empty() {
+            return Ok(outcomes);
+        }
+
+        let frames: Vec<&[u8]> = prepared.iter().filter_map(|p| p.frame.as_deref()).collect();
+        let pack = if frames.is_empty() {
+            None
+        } else {
+            Some(store::write_pack(&repo.path, &frames)?)
+        };
+        {
+            let mut cat = self.catalog()?;
+            let tx = cat.transaction()?;
+            if let Some(pack) = &pack {
+                catalog::insert_pack(&tx, &pack.name, &repo.name, pack.size)?;
+                let new = prepared.iter().filter(|p| p.frame.is_some());
+                for (p, span) in new.zip(&pack.spans) {
+                    let m = NewMessage {
+                        id: &p.id,
+                        size: p.size,
+                        span: *span,
+                        date: p.summary.date,
+                        from: &p.summary.from,
+                        subject: &p.summary.subject,
+                    };
+                    catalog::insert_message(&tx, &pack.name, &m)?;
+                }
+            }
+            for p in &prepared {
+                catalog::insert_membership(&tx, mailbox, &p.id, &items[p.slot].folder)?;
+            }
+            tx.commit()?;
+        }
+        self.index_prepared(&prepared)?;
+        Ok(outcomes)
+    }
+
+    fn index_prepared(&self, prepared: &[Prepared]) -> Result<()> {
+        let mut boxes: HashMap<&str, Vec<String>> = HashMap::new();
+        {
+            let cat = self.catalog()?;
+            for p in prepared {
+                boxes.insert(&p.id, cat.mailboxes_of(&p.id)?);
+            }
+        }
+        for p in prepared {
+            let mbs = boxes.get(p.id.as_str()).cloned().unwrap_or_default();
+            self.index.put(&p.id, &mbs, &p.summary, p.size)?;
+        }
+        self.index.commit()?;
+        let ids: Vec<String> = prepared.iter().map(|p| p.id.clone()).collect();
+        self.catalog()?.mark_indexed(&ids)
+    }
+
+    /// Indexes every message the catalog has not yet seen indexed (after a crash,
+    /// or after the index was rebuilt for a new schema).
+    pub fn reindex_pending(&self) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let ids = self.catalog()?.unindexed(512)?;
+            if ids.is_empty() {
+                return Ok(total);
+            }
+            let mut prepared = Vec::with_capacity(ids.len());
+            for (slot, id) in ids.into_iter().enumerate() {
+                let raw = self.read(&id)?;
+                prepared.push(Prepared {
+                    slot,
+                    summary: MessageSummary::extract(&raw),
+                    size: raw.len() as u64,
+                    id,
+                    frame: None,
+                });
+            }
+            total += prepared.len();
+            self.index_prepared(&prepared)?;
+        }
+    }
+
+    /// The original bytes of a stored message, verified against its id: a damaged
+    /// blob is an error, never wrong bytes.
+    pub fn read(&self, id: &str) -> Result<Vec<u8>> {
+        let loc = self
+            .catalog()?
+            .location(id)?
+            .ok_or_else(|| ArchiveError::Invalid {
+                what: "message id",
+                why: format!("{id} is not archived"),
+            })?;
+        let raw = store::read_blob(&loc.repo_path, &loc.pack, loc.span, loc.size).map_err(|e| {
+            ArchiveError::Damaged {
+                id: id.into(),
+                why: e.to_string(),
+            }
+        })?;
+        if MessageId::of(&raw).as_str() != id {
+            return Err(ArchiveError::Damaged {
+                id: id.into(),
+                why: "its bytes no longer hash to its id".into(),
+            });
+        }
+        Ok(raw)
+    }
+
+    /// A message of a mailbox: refuses ids that are archived only elsewhere, so a
+    /// grant on one mailbox never opens another's mail.
+    pub fn get(&self, mailbox: &str, id: &str) -> Result<Vec<u8>> {
+        if !self.catalog()?.in_mailbox(mailbox, id)? {
+            return Err(ArchiveError::NotInMailbox {
+                mailbox: mailbox.into(),
+                id: id.into(),
+            });
+        }
+        self.read(id)
+    }
+
+    /// Searches the mailboxes `user` may search.
+    pub fn search(&self, user: &UserInfo, req: &SearchRequest) -> Result<Vec<SearchHit>> {
+        let allowed = self.catalog()?.searchable_by(user)?;
+        self.index.search(req, &allowed)
+    }
+}

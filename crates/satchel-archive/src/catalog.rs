@@ -1,0 +1,616 @@
+//! The catalog: the archive's metadata in SQLite (WAL, synchronous=FULL).
+//!
+//! It knows who the users are, which repositories and mailboxes exist, who may
+//! search what, where every message's bytes are, and which mailboxes hold it. The
+//! schema version lives in `PRAGMA user_version`; [`Catalog::open`] migrates.
+
+use crate::error::{ArchiveError, Result};
+use crate::store::Span;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA_V1: &str = r#"
+CREATE TABLE users(
+  name TEXT PRIMARY KEY,
+  password_hash TEXT NOT NULL,
+  admin INTEGER NOT NULL DEFAULT 0,
+  created INTEGER NOT NULL
+);
+CREATE TABLE tokens(
+  hash TEXT PRIMARY KEY,
+  user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+  label TEXT NOT NULL,
+  created INTEGER NOT NULL
+);
+CREATE TABLE repositories(
+  name TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  path TEXT NOT NULL,
+  created INTEGER NOT NULL
+);
+CREATE TABLE mailboxes(
+  address TEXT PRIMARY KEY,
+  repo TEXT NOT NULL REFERENCES repositories(name),
+  imap_url TEXT,
+  imap_user TEXT,
+  imap_password TEXT,
+  created INTEGER NOT NULL
+);
+CREATE TABLE grants(
+  mailbox TEXT NOT NULL REFERENCES mailboxes(address) ON DELETE CASCADE,
+  user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+  PRIMARY KEY(mailbox, user)
+);
+CREATE TABLE packs(
+  name TEXT PRIMARY KEY,
+  repo TEXT NOT NULL REFERENCES repositories(name),
+  size INTEGER NOT NULL
+);
+CREATE TABLE messages(
+  id TEXT PRIMARY KEY,
+  size INTEGER NOT NULL,
+  pack TEXT NOT NULL REFERENCES packs(name),
+  offset INTEGER NOT NULL,
+  length INTEGER NOT NULL,
+  date INTEGER,
+  sender TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  indexed INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX messages_unindexed ON messages(indexed) WHERE indexed = 0;
+-- seq grows with every message added to a mailbox, so "what is new since" is a
+-- range scan (offline repositories and incremental work build on it).
+CREATE TABLE membership(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  mailbox TEXT NOT NULL REFERENCES mailboxes(address) ON DELETE CASCADE,
+  id TEXT NOT NULL REFERENCES messages(id),
+  folder TEXT NOT NULL DEFAULT '',
+  added INTEGER NOT NULL,
+  UNIQUE(mailbox, id)
+);
+CREATE INDEX membership_id ON membership(id);
+"#;
+
+pub struct Catalog {
+    conn: Connection,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub name: String,
+    #[serde(skip_serializing)]
+    pub password_hash: String,
+    pub admin: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RepositoryInfo {
+    pub name: String,
+    pub kind: String,
+    pub path: PathBuf,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MailboxInfo {
+    pub address: String,
+    pub repo: String,
+    pub imap_url: Option<String>,
+    pub imap_user: Option<String>,
+    pub messages: u64,
+    pub bytes: u64,
+    pub grants: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Grant {
+    pub mailbox: String,
+    pub user: String,
+}
+
+/// A stored message's catalog entry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MessageMeta {
+    pub id: String,
+    pub size: u64,
+    pub date: Option<i64>,
+    pub from: String,
+    pub subject: String,
+}
+
+/// A message's place in a mailbox, in the order it arrived there.
+#[derive(Clone, Debug)]
+pub struct MemberRow {
+    pub seq: i64,
+    pub meta: MessageMeta,
+    pub folder: String,
+}
+
+/// Where a message's bytes are.
+#[derive(Clone, Debug)]
+pub struct Location {
+    pub repo_path: PathBuf,
+    pub pack: String,
+    pub span: Span,
+    pub size: u64,
+}
+
+/// A message ready to enter the catalog after its pack is durable.
+pub struct NewMessage<'a> {
+    pub id: &'a str,
+    pub size: u64,
+    pub span: Span,
+    pub date: Option<i64>,
+    pub from: &'a str,
+    pub subject: &'a str,
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl Catalog {
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: a commit that returned is on disk — imports report a message only
+        // once it is.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let catalog = Catalog { conn };
+        catalog.migrate()?;
+        Ok(catalog)
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(ArchiveError::Invalid {
+                what: "catalog",
+                why: format!(
+                    "schema version {version} is newer than this satchel ({SCHEMA_VERSION})"
+                ),
+            });
+        }
+        if version < 1 {
+            self.conn.execute_batch(SCHEMA_V1)?;
+            self.conn
+                .pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
+        Ok(())
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn transaction(&mut self) -> Result<Transaction<'_>> {
+        Ok(self.conn.transaction()?)
+    }
+
+    // ---- users and tokens ----
+
+    pub fn add_user(&self, name: &str, password_hash: &str, admin: bool) -> Result<()> {
+        let n = self.conn.execute(
+            "INSERT OR IGNORE INTO users(name, password_hash, admin, created) VALUES (?1, ?2, ?3, ?4)",
+            params![name, password_hash, admin, now()],
+        )?;
+        if n == 0 {
+            return Err(ArchiveError::Exists(format!("user {name}")));
+        }
+        Ok(())
+    }
+
+    pub fn set_password(&self, name: &str, password_hash: &str) -> Result<()> {
+        let n = self.conn.execute(
+            "UPDATE users SET password_hash = ?2 WHERE name = ?1",
+            params![name, password_hash],
+        )?;
+        if n == 0 {
+            return Err(ArchiveError::NoUser(name.into()));
+        }
+        Ok(())
+    }
+
+    pub fn user(&self, name: &str) -> Result<Option<UserInfo>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT name, password_hash, admin FROM users WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok(UserInfo {
+                        name: r.get(0)?,
+                        password_hash: r.get(1)?,
+                        admin: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    pub fn users(&self) -> Result<Vec<UserInfo>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, password_hash, admin FROM users ORDER BY name")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(UserInfo {
+                name: r.get(0)?,
+                password_hash: r.get(1)?,
+                admin: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn add_token(&self, hash: &str, user: &str, label: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO tokens(hash, user, label, created) VALUES (?1, ?2, ?3, ?4)",
+            params![hash, user, label, now()],
+        )?;
+        Ok(())
+    }
+
+    pub fn token_user(&self, hash: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT user FROM tokens WHERE hash = ?1", [hash], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    // ---- repositories ----
+
+    pub fn add_repository(&self, name: &str, kind: &str, path: &Path) -> Result<()> {
+        let n = self.conn.execute(
+            "INSERT OR IGNORE INTO repositories(name, kind, path, created) VALUES (?1, ?2, ?3, ?4)",
+            params![name, kind, path.to_string_lossy(), now()],
+        )?;
+        if n == 0 {
+            return Err(ArchiveError::Exists(format!("repository {name}")));
+        }
+        Ok(())
+    }
+
+    pub fn repository(&self, name: &str) -> Result<RepositoryInfo> {
+        self.conn
+            .query_row(
+                "SELECT name, kind, path FROM repositories WHERE name = ?1",
+                [name],
+                repository_row,
+            )
+            .optional()?
+            .ok_or_else(|| ArchiveError::NoRepository(name.into()))
+    }
+
+    pub fn repositories(&self) -> Result<Vec<RepositoryInfo>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, kind, path FROM repositories ORDER BY name")?;
+        let rows = stmt.query_map([], repository_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every repository that holds some of a mailbox's messages, and its default.
+    /// Offline synchronization needs them all: earlier mail stays where it was
+    /// written when the default changes.
+    pub fn mailbox_repositories(&self, address: &str) -> Result<Vec<RepositoryInfo>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name, kind, path FROM repositories WHERE name IN (
+               SELECT repo FROM mailboxes WHERE address = ?1
+               UNION
+               SELECT p.repo FROM membership m JOIN messages g ON g.id = m.id
+                 JOIN packs p ON p.name = g.pack WHERE m.mailbox = ?1)
+             ORDER BY name",
+        )?;
+        let rows = stmt.query_map([address], repository_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    // ---- mailboxes and grants ----
+
+    pub fn add_mailbox(
+        &self,
+        address: &str,
+        repo: &str,
+        imap: Option<(&str, &str, &str)>,
+    ) -> Result<()> {
+        self.repository(repo)?;
+        let (url, user, pass) = match imap {
+            Some((u, n, p)) => (Some(u), Some(n), Some(p)),
+            None => (None, None, None),
+        };
+        let n = self.conn.execute(
+            "INSERT OR IGNORE INTO mailboxes(address, repo, imap_url, imap_user, imap_password, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![address, repo, url, user, pass, now()],
+        )?;
+        if n == 0 {
+            return Err(ArchiveError::Exists(format!("mailbox {address}")));
+        }
+        Ok(())
+    }
+
+    pub fn mailbox(&self, address: &str) -> Result<MailboxInfo> {
+        let mut info = self
+            .conn
+            .query_row(
+                "SELECT address, repo, imap_url, imap_user,
+                   (SELECT count(*) FROM membership m WHERE m.mailbox = address),
+                   (SELECT coalesce(sum(g.size), 0) FROM membership m JOIN messages g ON g.id = m.id
+                      WHERE m.mailbox = address)
+                 FROM mailboxes WHERE address = ?1",
+                [address],
+                mailbox_row,
+            )
+            .optional()?
+            .ok_or_else(|| ArchiveError::NoMailbox(address.into()))?;
+        info.grants = self.grants_of(address)?;
+        Ok(info)
+    }
+
+    pub fn mailboxes(&self) -> Result<Vec<MailboxInfo>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT b.address, b.repo, b.imap_url, b.imap_user, count(m.id), coalesce(sum(g.size), 0)
+             FROM mailboxes b LEFT JOIN membership m ON m.mailbox = b.address
+               LEFT JOIN messages g ON g.id = m.id
+             GROUP BY b.address ORDER BY b.address",
+        )?;
+        let rows = stmt.query_map([], mailbox_row)?;
+        let mut list: Vec<MailboxInfo> = rows.collect::<Result<_, _>>()?;
+        for mb in &mut list {
+            mb.grants = self.grants_of(&mb.address)?;
+        }
+        Ok(list)
+    }
+
+    pub fn imap_password(&self, address: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT imap_password FROM mailboxes WHERE address = ?1",
+                [address],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    pub fn set_mailbox_repository(&self, address: &str, repo: &str) -> Result<()> {
+        self.repository(repo)?;
+        let n = self.conn.execute(
+            "UPDATE mailboxes SET repo = ?2 WHERE address = ?1",
+            params![address, repo],
+        )?;
+        if n == 0 {
+            return Err(ArchiveError::NoMailbox(address.into()));
+        }
+        Ok(())
+    }
+
+    pub fn grant(&self, mailbox: &str, user: &str) -> Result<()> {
+        self.mailbox(mailbox)?;
+        if self.user(user)?.is_none() {
+            return Err(ArchiveError::NoUser(user.into()));
+        }
+        self.conn.execute(
+            "INSERT OR IGNORE INTO grants(mailbox, user) VALUES (?1, ?2)",
+            params![mailbox, user],
+        )?;
+        Ok(())
+    }
+
+    pub fn revoke(&self, mailbox: &str, user: &str) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM grants WHERE mailbox = ?1 AND user = ?2",
+            params![mailbox, user],
+        )?;
+        Ok(())
+    }
+
+    pub fn grants_of(&self, mailbox: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT user FROM grants WHERE mailbox = ?1 ORDER BY user")?;
+        let rows = stmt.query_map([mailbox], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The mailboxes a user may search: all of them for an administrator.
+    pub fn searchable_by(&self, user: &UserInfo) -> Result<Vec<String>> {
+        let sql = if user.admin {
+            "SELECT address FROM mailboxes WHERE ?1 IS NOT NULL ORDER BY address"
+        } else {
+            "SELECT mailbox FROM grants WHERE user = ?1 ORDER BY mailbox"
+        };
+        let mut stmt = self.conn.prepare(sql)?;
+        let rows = stmt.query_map([&user.name], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn may_search(&self, user: &UserInfo, mailbox: &str) -> Result<bool> {
+        if user.admin {
+            return Ok(true);
+        }
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM grants WHERE user = ?1 AND mailbox = ?2",
+                params![user.name, mailbox],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    // ---- messages ----
+
+    /// Which of these ids the store already holds.
+    pub fn known_ids<'a>(&self, ids: impl Iterator<Item = &'a str>) -> Result<HashSet<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM messages WHERE id = ?1")?;
+        let mut known = HashSet::new();
+        for id in ids {
+            if stmt.exists([id])? {
+                known.insert(id.to_string());
+            }
+        }
+        Ok(known)
+    }
+
+    pub fn location(&self, id: &str) -> Result<Option<Location>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT r.path, g.pack, g.offset, g.length, g.size FROM messages g
+                 JOIN packs p ON p.name = g.pack JOIN repositories r ON r.name = p.repo
+                 WHERE g.id = ?1",
+                [id],
+                |r| {
+                    Ok(Location {
+                        repo_path: PathBuf::from(r.get::<_, String>(0)?),
+                        pack: r.get(1)?,
+                        span: Span {
+                            offset: r.get::<_, i64>(2)? as u64,
+                            length: r.get::<_, i64>(3)? as u64,
+                        },
+                        size: r.get::<_, i64>(4)? as u64,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    pub fn in_mailbox(&self, mailbox: &str, id: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM membership WHERE mailbox = ?1 AND id = ?2")?
+            .exists(params![mailbox, id])?)
+    }
+
+    pub fn mailboxes_of(&self, id: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT mailbox FROM membership WHERE id = ?1 ORDER BY mailbox")?;
+        let rows = stmt.query_map([id], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A mailbox's messages that arrived after `after_seq`, oldest first.
+    pub fn members_since(&self, mailbox: &str, after_seq: i64) -> Result<Vec<MemberRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT m.seq, g.id, g.size, g.date, g.sender, g.subject, m.folder
+             FROM membership m JOIN messages g ON g.id = m.id
+             WHERE m.mailbox = ?1 AND m.seq > ?2 ORDER BY m.seq",
+        )?;
+        let rows = stmt.query_map(params![mailbox, after_seq], |r| {
+            Ok(MemberRow {
+                seq: r.get(0)?,
+                meta: MessageMeta {
+                    id: r.get(1)?,
+                    size: r.get::<_, i64>(2)? as u64,
+                    date: r.get(3)?,
+                    from: r.get(4)?,
+                    subject: r.get(5)?,
+                },
+                folder: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn unindexed(&self, limit: usize) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id FROM messages WHERE indexed = 0 LIMIT ?1")?;
+        let rows = stmt.query_map([limit as i64], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn mark_indexed(&mut self, ids: &[String]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached("UPDATE messages SET indexed = 1 WHERE id = ?1")?;
+            for id in ids {
+                stmt.execute([id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// Writes of one import batch, inside the caller's transaction.
+pub fn insert_pack(tx: &Transaction<'_>, name: &str, repo: &str, size: u64) -> Result<()> {
+    tx.execute(
+        "INSERT OR IGNORE INTO packs(name, repo, size) VALUES (?1, ?2, ?3)",
+        params![name, repo, size as i64],
+    )?;
+    Ok(())
+}
+
+pub fn insert_message(tx: &Transaction<'_>, pack: &str, m: &NewMessage<'_>) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO messages(id, size, pack, offset, length, date, sender, subject, indexed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
+    )?
+    .execute(params![
+        m.id,
+        m.size as i64,
+        pack,
+        m.span.offset as i64,
+        m.span.length as i64,
+        m.date,
+        m.from,
+        m.subject
+    ])?;
+    Ok(())
+}
+
+/// Adds a message to a mailbox; false if it was already there.
+pub fn insert_membership(
+    tx: &Transaction<'_>,
+    mailbox: &str,
+    id: &str,
+    folder: &str,
+) -> Result<bool> {
+    let n = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO membership(mailbox, id, folder, added) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![mailbox, id, folder, now()])?;
+    if n > 0 {
+        // Its index document must now list one more mailbox.
+        tx.prepare_cached("UPDATE messages SET indexed = 0 WHERE id = ?1")?
+            .execute([id])?;
+    }
+    Ok(n > 0)
+}
+
+fn repository_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RepositoryInfo> {
+    Ok(RepositoryInfo {
+        name: r.get(0)?,
+        kind: r.get(1)?,
+        path: PathBuf::from(r.get::<_, String>(2)?),
+    })
+}
+
+fn mailbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MailboxInfo> {
+    Ok(MailboxInfo {
+        address: r.get(0)?,
+        repo: r.get(1)?,
+        imap_url: r.get(2)?,
+        imap_user: r.get(3)?,
+        messages: r.get::<_, i64>(4)? as u64,
+        bytes: r.get::<_, i64>(5)? as u64,
+        grants: Vec::new(),
+    })
+}

@@ -1,0 +1,49 @@
+use std::path::PathBuf;
+
+/// Errors of the archive library. Each says what failed and on what, so the service
+/// can turn it into a clear message without guessing.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("catalog (SQLite): {0}")]
+    Catalog(#[from] rusqlite::Error),
+    #[error("search index: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    #[error("search query: {0}")]
+    Query(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no such mailbox: {0}")]
+    NoMailbox(String),
+    #[error("no such repository: {0}")]
+    NoRepository(String),
+    #[error("no such user: {0}")]
+    NoUser(String),
+    #[error("already exists: {0}")]
+    Exists(String),
+    #[error("message {id} is not in mailbox {mailbox}")]
+    NotInMailbox { mailbox: String, id: String },
+    #[error("invalid {what}: {why}")]
+    Invalid { what: &'static str, why: String },
+    #[error("message {id} is damaged in the store: {why}")]
+    Damaged { id: String, why: String },
+}
+
+pub type Result<T, E = ArchiveError> = std::result::Result<T, E>;
+
+/// Attaches a path to an I/O error, the way ripgrep's errors carry context.
+pub(crate) trait IoContext<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|source| ArchiveError::Io {
+            path: path.into(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,285 @@
+//! The search index: tantivy over subject, from, to, cc, body, attachment names
+//! and date, with each message's mailboxes as a filter field.
+//!
+//! The index is derived data. The catalog marks a message `indexed` only after the
+//! index commit that holds it, so anything lost in a crash is re-indexed at start.
+
+use crate::error::{ArchiveError, Result};
+use crate::message::MessageSummary;
+use serde::{Deserialize, Serialize};
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Mutex;
+use tantivy::collector::TopDocs;
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermSetQuery};
+use tantivy::schema::{
+    DateOptions, DateTimePrecision, Field, INDEXED, STORED, STRING, Schema, TEXT, Value,
+};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{DateTime, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+/// Bumped when the schema changes; an index of another version is rebuilt.
+pub const INDEX_VERSION: u32 = 1;
+
+#[derive(Clone, Copy)]
+struct Fields {
+    id: Field,
+    mailbox: Field,
+    subject: Field,
+    from: Field,
+    to: Field,
+    cc: Field,
+    body: Field,
+    attachment: Field,
+    date: Field,
+    size: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let date_opts = DateOptions::from(INDEXED)
+        .set_stored()
+        .set_fast()
+        .set_precision(DateTimePrecision::Seconds);
+    let fields = Fields {
+        id: b.add_text_field("id", STRING | STORED),
+        mailbox: b.add_text_field("mailbox", STRING | STORED),
+        subject: b.add_text_field("subject", TEXT | STORED),
+        from: b.add_text_field("from", TEXT | STORED),
+        to: b.add_text_field("to", TEXT),
+        cc: b.add_text_field("cc", TEXT),
+        body: b.add_text_field("body", TEXT | STORED),
+        attachment: b.add_text_field("attachment", TEXT | STORED),
+        date: b.add_date_field("date", date_opts),
+        size: b.add_u64_field("size", STORED),
+    };
+    (b.build(), fields)
+}
+
+pub struct SearchIndex {
+    index: Index,
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    fields: Fields,
+}
+
+/// What a caller asks: a query in tantivy's syntax (`subject:invoice from:bob`),
+/// plus `after:YYYY-MM-DD` / `before:YYYY-MM-DD` for date ranges.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SearchRequest {
+    pub query: String,
+    pub mailbox: Option<String>,
+    pub limit: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub id: String,
+    pub mailboxes: Vec<String>,
+    pub date: Option<i64>,
+    pub from: String,
+    pub subject: String,
+    pub snippet: String,
+    pub size: u64,
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir`, creating it if absent. Returns whether it was
+    /// created (then the caller re-indexes everything).
+    pub fn open(dir: &Path) -> Result<(Self, bool)> {
+        let (schema, fields) = schema();
+        let version_file = dir.join("satchel-index-version");
+        let current = std::fs::read_to_string(&version_file)
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok());
+        let mut created = false;
+        if current != Some(INDEX_VERSION) && dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(|source| ArchiveError::Io {
+                path: dir.into(),
+                source,
+            })?;
+        }
+        if !dir.exists() {
+            std::fs::create_dir_all(dir).map_err(|source| ArchiveError::Io {
+                path: dir.into(),
+                source,
+            })?;
+            created = true;
+        }
+        let index = if created {
+            let index = Index::create_in_dir(dir, schema)?;
+            std::fs::write(&version_file, INDEX_VERSION.to_string()).map_err(|source| {
+                ArchiveError::Io {
+                    path: version_file.clone(),
+                    source,
+                }
+            })?;
+            index
+        } else {
+            Index::open_in_dir(dir)?
+        };
+        let writer = index.writer(64 * 1024 * 1024)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok((
+            SearchIndex {
+                index,
+                reader,
+                writer: Mutex::new(writer),
+                fields,
+            },
+            created,
+        ))
+    }
+
+    /// Adds or replaces a message's document.
+    pub fn put(&self, id: &str, mailboxes: &[String], s: &MessageSummary, size: u64) -> Result<()> {
+        let f = self.fields;
+        let mut doc = TantivyDocument::default();
+        doc.add_text(f.id, id);
+        for mb in mailboxes {
+            doc.add_text(f.mailbox, mb);
+        }
+        doc.add_text(f.subject, &s.subject);
+        doc.add_text(f.from, &s.from);
+        doc.add_text(f.to, &s.to);
+        doc.add_text(f.cc, &s.cc);
+        doc.add_text(f.body, &s.body);
+        for a in &s.attachments {
+            doc.add_text(f.attachment, &a.name);
+        }
+        if let Some(ts) = s.date {
+            doc.add_date(f.date, DateTime::from_timestamp_secs(ts));
+        }
+        doc.add_u64(f.size, size);
+        let writer = self.writer.lock().map_err(|_| poisoned())?;
+        writer.delete_term(Term::from_field_text(f.id, id));
+        writer.add_document(doc)?;
+        Ok(())
+    }
+
+    /// Makes everything put so far durable and visible to searches.
+    pub fn commit(&self) -> Result<()> {
+        self.writer.lock().map_err(|_| poisoned())?.commit()?;
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    pub fn search(&self, req: &SearchRequest, allowed: &[String]) -> Result<Vec<SearchHit>> {
+        let f = self.fields;
+        let mailboxes: Vec<&String> = match &req.mailbox {
+            Some(mb) => allowed.iter().filter(|a| *a == mb).collect(),
+            None => allowed.iter().collect(),
+        };
+        if mailboxes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (text, after, before) = split_dates(&req.query)?;
+        let mut parser = QueryParser::for_index(
+            &self.index,
+            vec![f.subject, f.from, f.to, f.cc, f.body, f.attachment],
+        );
+        parser.set_conjunction_by_default();
+        let user_query: Box<dyn Query> = if text.trim().is_empty() {
+            Box::new(AllQuery)
+        } else {
+            parser
+                .parse_query(&text)
+                .map_err(|e| ArchiveError::Query(e.to_string()))?
+        };
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, user_query.box_clone())];
+        let terms = mailboxes
+            .iter()
+            .map(|m| Term::from_field_text(f.mailbox, m));
+        clauses.push((Occur::Must, Box::new(TermSetQuery::new(terms))));
+        if after.is_some() || before.is_some() {
+            let lower = after.map_or(Bound::Unbounded, |t| {
+                Bound::Included(Term::from_field_date_for_search(
+                    f.date,
+                    DateTime::from_timestamp_secs(t),
+                ))
+            });
+            let upper = before.map_or(Bound::Unbounded, |t| {
+                Bound::Excluded(Term::from_field_date_for_search(
+                    f.date,
+                    DateTime::from_timestamp_secs(t),
+                ))
+            });
+            clauses.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
+        }
+        let query = BooleanQuery::new(clauses);
+        let searcher = self.reader.searcher();
+        let limit = req.limit.clamp(1, 10_000);
+        let top = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
+        let snippets = SnippetGenerator::create(&searcher, &*user_query, f.body).ok();
+        let mut hits = Vec::with_capacity(top.len());
+        for (_score, addr) in top {
+            let doc: TantivyDocument = searcher.doc(addr)?;
+            let text = |field: Field| {
+                doc.get_first(field)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let snippet = snippets
+                .as_ref()
+                .map(|g| {
+                    g.snippet_from_doc(&doc)
+                        .fragment()
+                        .replace(['\n', '\r'], " ")
+                })
+                .unwrap_or_default();
+            hits.push(SearchHit {
+                id: text(f.id),
+                mailboxes: doc
+                    .get_all(f.mailbox)
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+                date: doc
+                    .get_first(f.date)
+                    .and_then(|v| v.as_datetime())
+                    .map(|d| d.into_timestamp_secs()),
+                from: text(f.from),
+                subject: text(f.subject),
+                snippet,
+                size: doc.get_first(f.size).and_then(|v| v.as_u64()).unwrap_or(0),
+            });
+        }
+        Ok(hits)
+    }
+}
+
+fn poisoned() -> ArchiveError {
+    ArchiveError::Invalid {
+        what: "index writer",
+        why: "a previous writer panicked".into(),
+    }
+}
+
+/// Pulls `after:` and `before:` terms out of a query; tantivy's own range syntax
+/// needs full RFC 3339 timestamps, which nobody types.
+fn split_dates(query: &str) -> Result<(String, Option<i64>, Option<i64>)> {
+    let mut rest = Vec::new();
+    let (mut after, mut before) = (None, None);
+    for word in query.split_whitespace() {
+        if let Some(d) = word.strip_prefix("after:") {
+            after = Some(day_start(d)?);
+        } else if let Some(d) = word.strip_prefix("before:") {
+            before = Some(day_start(d)?);
+        } else {
+            rest.push(word);
+        }
+    }
+    Ok((rest.join(" "), after, before))
+}
+
+fn day_start(day: &str) -> Result<i64> {
+    let date = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
+        .map_err(|_| ArchiveError::Query(format!("dates are written YYYY-MM-DD, not {day:?}")))?;
+    Ok(date
+        .and_hms_opt(0, 0, 0)
+        .map(|d| d.and_utc().timestamp())
+        .unwrap_or_default())
+}

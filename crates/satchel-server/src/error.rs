@@ -1,0 +1,77 @@
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use satchel_api::ErrorBody;
+use satchel_archive::ArchiveError;
+
+/// What a service call can fail with, each mapping to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<ArchiveError> for ServiceError {
+    fn from(e: ArchiveError) -> Self {
+        match e {
+            ArchiveError::NoMailbox(_)
+            | ArchiveError::NoRepository(_)
+            | ArchiveError::NoUser(_)
+            | ArchiveError::NotInMailbox { .. } => ServiceError::NotFound(e.to_string()),
+            ArchiveError::Exists(_) => ServiceError::Conflict(e.to_string()),
+            ArchiveError::Invalid { .. } | ArchiveError::Query(_) => {
+                ServiceError::BadRequest(e.to_string())
+            }
+            other => {
+                tracing::error!(error = %other, "archive failure");
+                ServiceError::Internal(other.to_string())
+            }
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for ServiceError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ServiceError::Internal(format!("worker failed: {e}"))
+    }
+}
+
+impl ServiceError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ServiceError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ServiceError::Conflict(_) => StatusCode::CONFLICT,
+            ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ServiceError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = Json(ErrorBody {
+            error: self.to_string(),
+        });
+        let mut resp = (status, body).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Basic realm=\"satchel\""),
+            );
+        }
+        resp
+    }
+}

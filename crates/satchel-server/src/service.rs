@@ -1,0 +1,366 @@
+//! [`Service`]: the archive service's operations, each checking who may do it.
+
+use crate::auth::{self, Credentials, VerifiedCache};
+use crate::error::ServiceError;
+use satchel_api as api;
+use satchel_archive::{Archive, BatchItem, MailboxInfo, SearchRequest, UserInfo};
+use std::path::{Path, PathBuf};
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+pub struct Service {
+    archive: Archive,
+    verified: VerifiedCache,
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user: UserInfo,
+}
+
+impl Caller {
+    fn require_admin(&self) -> Result<()> {
+        if self.user.admin {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(format!(
+                "user {} is not an administrator",
+                self.user.name
+            )))
+        }
+    }
+}
+
+pub const ADMIN: &str = "admin";
+
+impl Service {
+    /// Opens the data folder; on first start creates user `admin`.
+    pub fn open(data: &Path, admin_password: Option<String>) -> Result<Self> {
+        let archive = Archive::open(data)?;
+        let service = Service {
+            archive,
+            verified: VerifiedCache::default(),
+        };
+        service.ensure_admin(admin_password)?;
+        Ok(service)
+    }
+
+    fn ensure_admin(&self, password: Option<String>) -> Result<()> {
+        let cat = self.archive.catalog()?;
+        if cat.user(ADMIN)?.is_some() {
+            return Ok(());
+        }
+        let (password, generated) = match password.filter(|p| !p.is_empty()) {
+            Some(p) => (p, false),
+            None => (auth::random_secret()[..24].to_string(), true),
+        };
+        cat.add_user(ADMIN, &auth::hash_password(&password)?, true)?;
+        if generated {
+            // Printed once, on the first start only: it is stored nowhere in clear.
+            println!("satchel: created user admin with password {password}");
+        } else {
+            println!("satchel: created user admin (password from SATCHEL_ADMIN_PASSWORD)");
+        }
+        Ok(())
+    }
+
+    pub fn archive(&self) -> &Archive {
+        &self.archive
+    }
+
+    pub fn authenticate(&self, creds: Option<Credentials>) -> Result<Caller> {
+        let refused = || ServiceError::Unauthorized("wrong user name or password".into());
+        match creds {
+            None => Err(ServiceError::Unauthorized(
+                "credentials required (user and password, or an API token)".into(),
+            )),
+            Some(Credentials::Basic { user, password }) => {
+                let info = self.archive.catalog()?.user(&user)?;
+                let Some(info) = info else {
+                    // Same cost as a real check, so a probe learns nothing from timing.
+                    auth::verify_password(&password, auth::dummy_hash());
+                    return Err(refused());
+                };
+                if !self.verified.check(&user, &password, &info.password_hash) {
+                    return Err(refused());
+                }
+                Ok(Caller { user: info })
+            }
+            Some(Credentials::Bearer(token)) => {
+                let cat = self.archive.catalog()?;
+                let name = cat.token_user(&auth::token_hash(&token))?.ok_or_else(|| {
+                    ServiceError::Unauthorized("unknown or revoked API token".into())
+                })?;
+                let info = cat.user(&name)?.ok_or_else(refused)?;
+                Ok(Caller { user: info })
+            }
+        }
+    }
+
+    pub fn create_token(&self, caller: &Caller, label: &str) -> Result<api::Token> {
+        let token = format!("sat_{}", auth::random_secret());
+        self.archive
+            .catalog()?
+            .add_token(&auth::token_hash(&token), &caller.user.name, label)?;
+        Ok(api::Token {
+            token,
+            user: caller.user.name.clone(),
+        })
+    }
+
+    pub fn add_user(&self, caller: &Caller, new: &api::NewUser) -> Result<api::User> {
+        caller.require_admin()?;
+        validate_name("user name", &new.name)?;
+        if new.password.len() < 8 {
+            return Err(ServiceError::BadRequest(
+                "a password needs at least 8 characters".into(),
+            ));
+        }
+        let hash = auth::hash_password(&new.password)?;
+        self.archive
+            .catalog()?
+            .add_user(&new.name, &hash, new.admin)?;
+        Ok(api::User {
+            name: new.name.clone(),
+            admin: new.admin,
+        })
+    }
+
+    pub fn users(&self, caller: &Caller) -> Result<Vec<api::User>> {
+        caller.require_admin()?;
+        Ok(self
+            .archive
+            .catalog()?
+            .users()?
+            .into_iter()
+            .map(|u| api::User {
+                name: u.name,
+                admin: u.admin,
+            })
+            .collect())
+    }
+
+    pub fn add_repository(
+        &self,
+        caller: &Caller,
+        new: &api::NewRepository,
+    ) -> Result<api::Repository> {
+        caller.require_admin()?;
+        validate_name("repository name", &new.name)?;
+        let path = PathBuf::from(&new.disk);
+        if !path.is_absolute() {
+            return Err(ServiceError::BadRequest(format!(
+                "repository folder must be an absolute path, not {}",
+                new.disk
+            )));
+        }
+        std::fs::create_dir_all(&path).map_err(|e| {
+            ServiceError::BadRequest(format!("cannot create folder {}: {e}", path.display()))
+        })?;
+        self.archive
+            .catalog()?
+            .add_repository(&new.name, "disk", &path)?;
+        Ok(api::Repository {
+            name: new.name.clone(),
+            kind: "disk".into(),
+            path: path.display().to_string(),
+        })
+    }
+
+    pub fn repositories(&self, caller: &Caller) -> Result<Vec<api::Repository>> {
+        caller.require_admin()?;
+        Ok(self
+            .archive
+            .catalog()?
+            .repositories()?
+            .into_iter()
+            .map(|r| api::Repository {
+                name: r.name,
+                kind: r.kind,
+                path: r.path.display().to_string(),
+            })
+            .collect())
+    }
+
+    pub fn add_mailbox(&self, caller: &Caller, new: &api::NewMailbox) -> Result<api::Mailbox> {
+        caller.require_admin()?;
+        validate_address(&new.address)?;
+        let repo = new
+            .repo
+            .clone()
+            .unwrap_or_else(|| satchel_archive::archive::DEFAULT_REPOSITORY.to_string());
+        let imap = match (&new.imap_url, &new.imap_user, &new.imap_password) {
+            (Some(u), Some(n), Some(p)) => Some((u.as_str(), n.as_str(), p.as_str())),
+            (None, None, None) => None,
+            _ => {
+                return Err(ServiceError::BadRequest(
+                    "an IMAP mailbox needs its URL, user and password".into(),
+                ));
+            }
+        };
+        let cat = self.archive.catalog()?;
+        cat.add_mailbox(&new.address, &repo, imap)?;
+        Ok(mailbox_view(cat.mailbox(&new.address)?))
+    }
+
+    pub fn mailboxes(&self, caller: &Caller) -> Result<Vec<api::Mailbox>> {
+        let cat = self.archive.catalog()?;
+        let visible = cat.searchable_by(&caller.user)?;
+        Ok(cat
+            .mailboxes()?
+            .into_iter()
+            .filter(|m| visible.contains(&m.address))
+            .map(mailbox_view)
+            .collect())
+    }
+
+    /// Refuses with 403 unless `caller` may search `address`.
+    pub fn require_search(&self, caller: &Caller, address: &str) -> Result<()> {
+        if self.archive.catalog()?.may_search(&caller.user, address)? {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(format!(
+                "user {} may not search mailbox {address}",
+                caller.user.name
+            )))
+        }
+    }
+
+    pub fn mailbox(&self, caller: &Caller, address: &str) -> Result<api::Mailbox> {
+        self.require_search(caller, address)?;
+        Ok(mailbox_view(self.archive.catalog()?.mailbox(address)?))
+    }
+
+    pub fn set_repository(
+        &self,
+        caller: &Caller,
+        address: &str,
+        repo: &str,
+    ) -> Result<api::Mailbox> {
+        caller.require_admin()?;
+        let cat = self.archive.catalog()?;
+        cat.set_mailbox_repository(address, repo)?;
+        Ok(mailbox_view(cat.mailbox(address)?))
+    }
+
+    pub fn grant(&self, caller: &Caller, address: &str, user: &str) -> Result<api::Mailbox> {
+        caller.require_admin()?;
+        let cat = self.archive.catalog()?;
+        cat.grant(address, user)?;
+        Ok(mailbox_view(cat.mailbox(address)?))
+    }
+
+    pub fn import(
+        &self,
+        caller: &Caller,
+        address: &str,
+        items: Vec<BatchItem>,
+    ) -> Result<api::ImportReport> {
+        caller.require_admin()?;
+        let outcomes = self.archive.add_messages(address, items)?;
+        let results = outcomes
+            .into_iter()
+            .map(|o| api::ImportResult {
+                origin: o.origin,
+                id: o.id,
+                status: match o.status {
+                    satchel_archive::ItemStatus::Imported => api::ImportStatus::Imported,
+                    satchel_archive::ItemStatus::Duplicate => api::ImportStatus::Duplicate,
+                    satchel_archive::ItemStatus::Failed => api::ImportStatus::Failed,
+                },
+                reason: o.reason,
+            })
+            .collect();
+        Ok(api::ImportReport { results })
+    }
+
+    pub fn message(&self, caller: &Caller, address: &str, id: &str) -> Result<Vec<u8>> {
+        self.require_search(caller, address)?;
+        if satchel_archive::MessageId::parse(id).is_none() {
+            return Err(ServiceError::BadRequest(format!(
+                "not a message id (64 lowercase hex digits): {id}"
+            )));
+        }
+        Ok(self.archive.get(address, id)?)
+    }
+
+    pub fn search(
+        &self,
+        caller: &Caller,
+        query: &str,
+        mailbox: Option<&str>,
+        limit: usize,
+    ) -> Result<api::SearchResults> {
+        if let Some(mb) = mailbox {
+            self.require_search(caller, mb)?;
+        }
+        let req = SearchRequest {
+            query: query.to_string(),
+            mailbox: mailbox.map(str::to_string),
+            limit,
+        };
+        let hits = self
+            .archive
+            .search(&caller.user, &req)?
+            .into_iter()
+            .map(|h| api::SearchHit {
+                id: h.id,
+                mailboxes: h.mailboxes,
+                date: h.date,
+                from: h.from,
+                subject: h.subject,
+                snippet: h.snippet,
+                size: h.size,
+            })
+            .collect();
+        Ok(api::SearchResults {
+            query: query.to_string(),
+            hits,
+        })
+    }
+}
+
+fn mailbox_view(m: MailboxInfo) -> api::Mailbox {
+    api::Mailbox {
+        address: m.address,
+        repo: m.repo,
+        imap_url: m.imap_url,
+        imap_user: m.imap_user,
+        messages: m.messages,
+        bytes: m.bytes,
+        grants: m.grants,
+    }
+}
+
+fn validate_name(what: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ServiceError::BadRequest(format!(
+            "{what} {name:?}: use 1-64 letters, digits, '-', '_' or '.'"
+        )))
+    }
+}
+
+fn validate_address(address: &str) -> Result<()> {
+    let ok = address.len() <= 254
+        && address
+            .split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty())
+        && !address
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '/');
+    if ok {
+        Ok(())
+    } else {
+        Err(ServiceError::BadRequest(format!(
+            "{address:?} is not a mailbox address (local@domain)"
+        )))
+    }
+}

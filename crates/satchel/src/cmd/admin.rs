@@ -1,0 +1,263 @@
+//! Administration: users, repositories, mailboxes and grants.
+
+use super::{Remote, password_from_stdin};
+use crate::output;
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use satchel_api as api;
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum UserCmd {
+    /// Add a user; the password is read from standard input.
+    Add {
+        name: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Make the user an administrator.
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RepoCmd {
+    /// Add a local-disk repository.
+    Add {
+        name: String,
+        /// Folder (absolute path) on the service's machine.
+        #[arg(long)]
+        disk: std::path::PathBuf,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List repositories.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Args)]
+pub struct MailboxAdd {
+    address: String,
+    /// Default repository (else "default").
+    #[arg(long)]
+    repo: Option<String>,
+    /// IMAP server, imap://HOST:PORT or imaps://HOST:PORT.
+    #[arg(long, requires_all = ["imap_user", "imap_password_env"])]
+    imap: Option<String>,
+    #[arg(long)]
+    imap_user: Option<String>,
+    /// Name of the environment variable holding the IMAP password.
+    #[arg(long)]
+    imap_password_env: Option<String>,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+#[derive(Subcommand)]
+pub enum MailboxCmd {
+    /// Add a mailbox.
+    Add(MailboxAdd),
+    /// List the mailboxes you may see.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show one mailbox.
+    Show {
+        address: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Change a mailbox's default repository (earlier mail stays reachable).
+    SetRepo {
+        address: String,
+        repo: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Allow USER to search ADDRESS.
+    Grant {
+        address: String,
+        user: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+pub async fn user(cmd: UserCmd) -> Result<ExitCode> {
+    match cmd {
+        UserCmd::Add {
+            name,
+            admin,
+            remote,
+            ..
+        } => {
+            let password = password_from_stdin()?;
+            let user = remote
+                .client()?
+                .add_user(&api::NewUser {
+                    name,
+                    password,
+                    admin,
+                })
+                .await?;
+            if remote.json {
+                output::json(&user)?;
+            } else {
+                println!(
+                    "added user {}{}",
+                    user.name,
+                    if user.admin { " (admin)" } else { "" }
+                );
+            }
+        }
+        UserCmd::List { remote } => {
+            let users = remote.client()?.users().await?;
+            if remote.json {
+                output::json(&users)?;
+            } else {
+                for u in users {
+                    println!("{}{}", u.name, if u.admin { "  admin" } else { "" });
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn repo(cmd: RepoCmd) -> Result<ExitCode> {
+    match cmd {
+        RepoCmd::Add { name, disk, remote } => {
+            let disk = if disk.is_absolute() {
+                disk
+            } else {
+                std::env::current_dir()?.join(disk)
+            };
+            let repo = remote
+                .client()?
+                .add_repository(&api::NewRepository {
+                    name,
+                    disk: disk.display().to_string(),
+                })
+                .await?;
+            if remote.json {
+                output::json(&repo)?;
+            } else {
+                println!(
+                    "added repository {} ({} {})",
+                    repo.name, repo.kind, repo.path
+                );
+            }
+        }
+        RepoCmd::List { remote } => {
+            let repos = remote.client()?.repositories().await?;
+            if remote.json {
+                output::json(&repos)?;
+            } else {
+                for r in repos {
+                    println!("{:<16} {:<6} {}", r.name, r.kind, r.path);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn mailbox(cmd: MailboxCmd) -> Result<ExitCode> {
+    match cmd {
+        MailboxCmd::Add(a) => {
+            let imap_password = match &a.imap_password_env {
+                Some(var) => Some(
+                    std::env::var(var)
+                        .with_context(|| format!("environment variable {var} is not set"))?,
+                ),
+                None => None,
+            };
+            let mb = a
+                .remote
+                .client()?
+                .add_mailbox(&api::NewMailbox {
+                    address: a.address,
+                    repo: a.repo,
+                    imap_url: a.imap,
+                    imap_user: a.imap_user,
+                    imap_password,
+                })
+                .await?;
+            show(&mb, a.remote.json)?;
+        }
+        MailboxCmd::List { remote } => {
+            let list = remote.client()?.mailboxes().await?;
+            if remote.json {
+                output::json(&list)?;
+            } else {
+                println!(
+                    "{:<32} {:<12} {:>9} {:>10}",
+                    "ADDRESS", "REPOSITORY", "MESSAGES", "SIZE"
+                );
+                for m in list {
+                    println!(
+                        "{:<32} {:<12} {:>9} {:>10}",
+                        m.address,
+                        m.repo,
+                        m.messages,
+                        output::bytes(m.bytes)
+                    );
+                }
+            }
+        }
+        MailboxCmd::Show { address, remote } => {
+            let mb = remote.client()?.mailbox(&address).await?;
+            show(&mb, remote.json)?;
+        }
+        MailboxCmd::SetRepo {
+            address,
+            repo,
+            remote,
+        } => {
+            let mb = remote.client()?.set_repository(&address, &repo).await?;
+            show(&mb, remote.json)?;
+        }
+        MailboxCmd::Grant {
+            address,
+            user,
+            remote,
+        } => {
+            let mb = remote.client()?.grant(&address, &user).await?;
+            show(&mb, remote.json)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(mb: &api::Mailbox, json: bool) -> Result<()> {
+    if json {
+        return output::json(mb);
+    }
+    println!("mailbox     {}", mb.address);
+    println!("repository  {}", mb.repo);
+    if let (Some(url), Some(user)) = (&mb.imap_url, &mb.imap_user) {
+        println!("imap        {url} (user {user})");
+    }
+    println!("messages    {}", mb.messages);
+    println!("size        {}", output::bytes(mb.bytes));
+    println!(
+        "may search  {}",
+        if mb.grants.is_empty() {
+            "(administrators only)".to_string()
+        } else {
+            mb.grants.join(", ")
+        }
+    );
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! The command-line contract (DESIGN.md): every command, its flags and their
+//! environment variables.
+
+mod admin;
+mod import;
+mod read;
+mod serve;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use satchel_api::{Auth, Client};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "satchel",
+    version,
+    about = "Mail archive service with offline laptop replicas"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How a command reaches the service.
+#[derive(Args, Clone)]
+pub struct Remote {
+    /// The archive service.
+    #[arg(long, env = "SATCHEL_SERVER", default_value = "http://127.0.0.1:8480")]
+    pub server: String,
+    /// User name (password from SATCHEL_PASSWORD).
+    #[arg(long, env = "SATCHEL_USER")]
+    pub user: Option<String>,
+    /// API token, instead of user and password.
+    #[arg(long, env = "SATCHEL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Remote {
+    pub fn client(&self) -> Result<Client> {
+        let auth = if let Some(token) = &self.token {
+            Auth::Bearer(token.clone())
+        } else if let Some(user) = &self.user {
+            let password = std::env::var("SATCHEL_PASSWORD")
+                .context("SATCHEL_PASSWORD is not set (the password of SATCHEL_USER)")?;
+            Auth::Basic {
+                user: user.clone(),
+                password,
+            }
+        } else {
+            Auth::None
+        };
+        Ok(Client::new(&self.server, auth)?)
+    }
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the archive service.
+    Serve(serve::ServeArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(admin::UserCmd),
+    /// Manage repositories (storage locations).
+    #[command(subcommand)]
+    Repo(admin::RepoCmd),
+    /// Manage mailboxes.
+    #[command(subcommand)]
+    Mailbox(admin::MailboxCmd),
+    /// Import mbox files, Maildir folders and .eml files into a mailbox's archive.
+    Import(import::ImportArgs),
+    /// Search the archive (the mailboxes you may search).
+    Search(read::SearchArgs),
+    /// Print an archived message's original bytes.
+    Get(read::GetArgs),
+}
+
+pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Serve(a) => serve::run(a).await,
+        Command::User(c) => admin::user(c).await,
+        Command::Repo(c) => admin::repo(c).await,
+        Command::Mailbox(c) => admin::mailbox(c).await,
+        Command::Import(a) => import::run(a).await,
+        Command::Search(a) => read::search(a).await,
+        Command::Get(a) => read::get(a).await,
+    }
+}
+
+/// Reads a password from standard input (first line, without its newline).
+pub fn password_from_stdin() -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let pw = line.trim_end_matches(['\n', '\r']).to_string();
+    anyhow::ensure!(!pw.is_empty(), "no password on standard input");
+    Ok(pw)
+}

@@ -1,0 +1,68 @@
+//! Reading the archive: search and get.
+
+use super::Remote;
+use crate::output;
+use anyhow::Result;
+use clap::Args;
+use std::io::Write;
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct SearchArgs {
+    /// Words, `field:word` (subject, from, to, cc, body, attachment), "a phrase",
+    /// after:YYYY-MM-DD, before:YYYY-MM-DD.
+    query: String,
+    /// Only this mailbox.
+    #[arg(long)]
+    mailbox: Option<String>,
+    /// At most this many results.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+#[derive(Args)]
+pub struct GetArgs {
+    address: String,
+    id: String,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+pub async fn search(a: SearchArgs) -> Result<ExitCode> {
+    let results = a
+        .remote
+        .client()?
+        .search(&a.query, a.mailbox.as_deref(), a.limit)
+        .await?;
+    if a.remote.json {
+        output::json(&results)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    for h in &results.hits {
+        writeln!(
+            out,
+            "{}  {}  {}",
+            h.id,
+            output::date(h.date),
+            h.mailboxes.join(",")
+        )?;
+        writeln!(out, "    From: {}", h.from)?;
+        writeln!(out, "    Subject: {}", h.subject)?;
+        if !h.snippet.is_empty() {
+            writeln!(out, "    {}", h.snippet)?;
+        }
+    }
+    writeln!(out, "{} result(s)", results.hits.len())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn get(a: GetArgs) -> Result<ExitCode> {
+    let raw = a.remote.client()?.message(&a.address, &a.id).await?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&raw)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
