@@ -109,3 +109,15 @@ pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
 pub(crate) fn is_lower_hex_64(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
+
+#[cfg(test)]
+mod tests {
+    /// The service shares readers between request handlers (Arc), so the
+    /// reader types must stay Send + Sync.
+    #[test]
+    fn readers_are_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<crate::Segment>();
+        assert_send_sync::<crate::ReplicaIndex>();
+    }
+}

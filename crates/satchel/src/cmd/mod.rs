@@ -29,8 +29,8 @@ pub struct Remote {
     #[arg(long, env = "SATCHEL_SERVER", default_value = "http://127.0.0.1:8480")]
     pub server: String,
     /// User name (password from SATCHEL_PASSWORD).
-    #[arg(long, env = "SATCHEL_USER")]
-    pub user: Option<String>,
+    #[arg(long = "user", env = "SATCHEL_USER")]
+    pub login: Option<String>,
     /// API token, instead of user and password.
     #[arg(long, env = "SATCHEL_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -43,7 +43,7 @@ impl Remote {
     pub fn client(&self) -> Result<Client> {
         let auth = if let Some(token) = &self.token {
             Auth::Bearer(token.clone())
-        } else if let Some(user) = &self.user {
+        } else if let Some(user) = &self.login {
             let password = std::env::var("SATCHEL_PASSWORD")
                 .context("SATCHEL_PASSWORD is not set (the password of SATCHEL_USER)")?;
             Auth::Basic {
@@ -99,4 +99,13 @@ pub fn password_from_stdin() -> Result<String> {
     let pw = line.trim_end_matches(['\n', '\r']).to_string();
     anyhow::ensure!(!pw.is_empty(), "no password on standard input");
     Ok(pw)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -1,0 +1,200 @@
+//! Test harness: a real `satchel serve` on a loopback port with its own data folder,
+//! and the `satchel` binary driven as a person would.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ADMIN_PASSWORD: &str = "admin-secret-1";
+
+pub fn satchel() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_satchel"));
+    for var in [
+        "SATCHEL_SERVER",
+        "SATCHEL_USER",
+        "SATCHEL_PASSWORD",
+        "SATCHEL_TOKEN",
+        "SATCHEL_DATA",
+        "SATCHEL_HOME",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// The SpamAssassin corpus, fetched by scripts/fetch-corpus.sh (README's test
+/// command runs it). Missing corpus is a failure, never a skip.
+pub fn corpus() -> PathBuf {
+    let dir = std::env::var_os("SATCHEL_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/satchel/corpus")
+        });
+    assert!(
+        dir.join(".complete").exists(),
+        "the test corpus is missing from {}: run scripts/fetch-corpus.sh (README's test command does)",
+        dir.display()
+    );
+    dir
+}
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+pub struct Server {
+    child: Option<Child>,
+    pub port: u16,
+    pub url: String,
+    pub data: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+    pub log: PathBuf,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let mut s = Server::start_in(&data);
+        s._dir = Some(dir);
+        s
+    }
+
+    /// Starts a service on `data` (kept by the caller across restarts).
+    pub fn start_in(data: &Path) -> Server {
+        let port = free_port();
+        let log = data.with_extension(format!("{port}.log"));
+        std::fs::create_dir_all(data.parent().expect("parent")).expect("mkdir");
+        let logf = std::fs::File::create(&log).expect("log file");
+        let child = satchel()
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data")
+            .arg(data)
+            .env("SATCHEL_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .stdout(logf.try_clone().expect("log"))
+            .stderr(logf)
+            .spawn()
+            .expect("spawn satchel serve");
+        let url = format!("http://127.0.0.1:{port}");
+        let server = Server {
+            child: Some(child),
+            port,
+            url,
+            data: data.to_path_buf(),
+            _dir: None,
+            log,
+        };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "satchel serve did not listen within 60 s; log:\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+
+    /// `satchel` aimed at this service as `user`.
+    pub fn as_user(&self, user: &str, password: &str) -> Command {
+        let mut cmd = satchel();
+        cmd.env("SATCHEL_SERVER", &self.url)
+            .env("SATCHEL_USER", user)
+            .env("SATCHEL_PASSWORD", password);
+        cmd
+    }
+
+    pub fn admin(&self) -> Command {
+        self.as_user("admin", ADMIN_PASSWORD)
+    }
+
+    /// Runs an admin command and insists it succeeds.
+    pub fn admin_ok(&self, args: &[&str]) -> String {
+        ok(self.admin().args(args))
+    }
+
+    pub fn add_user(&self, name: &str, password: &str) {
+        run_with_stdin(
+            self.admin().args(["user", "add", name, "--password-stdin"]),
+            password,
+        );
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().expect("run satchel")
+}
+
+/// Runs and asserts success; returns stdout.
+pub fn ok(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "command failed: {cmd:?}\nstatus {}\nstdout {}\nstderr {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn run_with_stdin(cmd: &mut Command, input: &str) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{input}\n").as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "command failed: {cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
