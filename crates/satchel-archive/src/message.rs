@@ -78,6 +78,15 @@ impl MessageSummary {
     }
 
     fn parse(raw: &[u8]) -> Self {
+        // A message cut off inside its header has no empty line; the parser then
+        // sees no header at all. Parse a terminated copy (the archive keeps `raw`).
+        let terminated;
+        let raw = if has_header_end(raw) {
+            raw
+        } else {
+            terminated = [raw, b"\r\n\r\n"].concat();
+            &terminated
+        };
         let Some(msg) = MessageParser::default().parse(raw) else {
             return Self::fallback(raw);
         };
@@ -86,6 +95,12 @@ impl MessageSummary {
             if let Some(text) = msg.body_text(i) {
                 push_limited(&mut body, &text);
             }
+        }
+        if body.is_empty() && msg.text_body_count() == 0 && msg.html_body_count() == 0 {
+            // No part the parser recognises as text (say, a multipart without a
+            // boundary): index what follows the header as it stands.
+            let offset = (msg.root_part().offset_body as usize).min(raw.len());
+            push_limited(&mut body, &String::from_utf8_lossy(&raw[offset..]));
         }
         let attachments = msg
             .attachments()
@@ -121,6 +136,10 @@ impl MessageSummary {
             ..Default::default()
         }
     }
+}
+
+fn has_header_end(raw: &[u8]) -> bool {
+    raw.windows(2).any(|w| w == b"\n\n") || raw.windows(4).any(|w| w == b"\r\n\r\n")
 }
 
 fn push_limited(body: &mut String, text: &str) {
