@@ -233,4 +233,102 @@ impl Client {
         let rb = self.request(Method::GET, "/api/v1/search").query(&params);
         self.json(rb).await
     }
+
+    /// A client on a caller-built `reqwest::Client` (the laptop client sets
+    /// short connect and read timeouts so "offline" is decided in seconds).
+    pub fn with_http(base: &str, auth: Auth, http: reqwest::Client) -> Self {
+        Client {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            auth,
+        }
+    }
+
+    // ---- offline synchronization (docs/offline-api.md) ----
+
+    async fn put_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ApiError> {
+        self.json(self.request(Method::PUT, path).json(body)).await
+    }
+
+    pub async fn offline_enable(
+        &self,
+        address: &str,
+        body: &OfflineEnable,
+    ) -> Result<OfflineMailboxStatus, ApiError> {
+        let path = format!("/api/v1/offline/mailboxes/{}", segment(address));
+        self.put_json(&path, body).await
+    }
+
+    pub async fn offline_disable(&self, address: &str) -> Result<OfflineMailboxStatus, ApiError> {
+        let path = format!("/api/v1/offline/mailboxes/{}", segment(address));
+        self.json(self.request(Method::DELETE, &path)).await
+    }
+
+    /// "Synchronize now": one mailbox, or every enabled one.
+    pub async fn offline_sync(&self, mailbox: Option<&str>) -> Result<OfflineSyncReport, ApiError> {
+        let body = OfflineSyncRequest {
+            mailbox: mailbox.map(str::to_string),
+        };
+        self.post_json("/api/v1/offline/sync", &body).await
+    }
+
+    pub async fn offline_flush(&self, address: &str) -> Result<OfflineUpdateResult, ApiError> {
+        let path = format!("/api/v1/offline/mailboxes/{}/flush", segment(address));
+        self.json(self.request(Method::POST, &path)).await
+    }
+
+    pub async fn offline_defaults(&self) -> Result<OfflineDefaults, ApiError> {
+        self.get_json("/api/v1/offline/defaults").await
+    }
+
+    pub async fn set_offline_defaults(
+        &self,
+        body: &SetOfflineDefaults,
+    ) -> Result<OfflineDefaults, ApiError> {
+        self.put_json("/api/v1/offline/defaults", body).await
+    }
+
+    pub async fn offline_schedule(&self) -> Result<OfflineSchedule, ApiError> {
+        self.get_json("/api/v1/offline/schedule").await
+    }
+
+    pub async fn set_offline_schedule(&self, cron: &str) -> Result<OfflineSchedule, ApiError> {
+        let body = SetOfflineSchedule { cron: cron.into() };
+        self.put_json("/api/v1/offline/schedule", &body).await
+    }
+
+    pub async fn offline_status(
+        &self,
+        mailbox: Option<&str>,
+    ) -> Result<OfflineStatusReport, ApiError> {
+        let mut rb = self.request(Method::GET, "/api/v1/offline/status");
+        if let Some(mb) = mailbox {
+            rb = rb.query(&[("mailbox", mb)]);
+        }
+        self.json(rb).await
+    }
+
+    pub async fn jobs(
+        &self,
+        limit: usize,
+        mailbox: Option<&str>,
+    ) -> Result<Vec<JobView>, ApiError> {
+        let mut params = vec![("limit", limit.to_string())];
+        if let Some(mb) = mailbox {
+            params.push(("mailbox", mb.to_string()));
+        }
+        self.json(self.request(Method::GET, "/api/v1/jobs").query(&params))
+            .await
+    }
+
+    /// The offline repositories this user may copy (the laptop's starting point).
+    /// Its `manifest_url`s are paths on this service; segments are at
+    /// `<manifest_url without "/manifest">/segments/<name>`.
+    pub async fn offline_repositories(&self) -> Result<OfflineRepositoryList, ApiError> {
+        self.get_json("/api/v1/offline/repositories").await
+    }
 }

@@ -43,7 +43,12 @@ pub struct Token {
 pub struct NewRepository {
     pub name: String,
     /// A local disk folder, created if missing.
+    #[serde(default)]
     pub disk: String,
+    /// An S3-compatible object store URL (recorded only: this build cannot
+    /// store mail there). Exactly one of `disk` and `s3` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -121,4 +126,200 @@ pub struct SearchHit {
 pub struct SearchResults {
     pub query: String,
     pub hits: Vec<SearchHit>,
+}
+
+// ---- offline synchronization (docs/offline-api.md) ----
+
+/// `GET /api/v1/offline/repositories` answers with the offline crate's own
+/// protocol type, so service and laptop cannot disagree on it.
+pub use satchel_offline::protocol::{OfflineRepositoryList, OfflineRepositoryListing};
+
+/// A limit as an administrator sets it: a number, `"none"` (no limit) or
+/// `"default"` (use the global offline default; per-mailbox settings only).
+/// On the wire: a JSON number or one of those two strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    Default,
+    Unlimited,
+    Value(u64),
+}
+
+impl std::str::FromStr for Limit {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "default" => Ok(Limit::Default),
+            "none" | "unlimited" => Ok(Limit::Unlimited),
+            n => n
+                .parse::<u64>()
+                .map(Limit::Value)
+                .map_err(|_| format!("{s:?} is not a number, \"none\" (no limit) or \"default\"")),
+        }
+    }
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Limit::Default => f.write_str("default"),
+            Limit::Unlimited => f.write_str("none"),
+            Limit::Value(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl Serialize for Limit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Limit::Value(n) => s.serialize_u64(*n),
+            other => s.serialize_str(&other.to_string()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Limit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(Limit::Value(n)),
+            Raw::S(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// `PUT /api/v1/offline/mailboxes/{address}`: enables offline
+/// synchronization. An absent field keeps the mailbox's current setting (the
+/// global default for a mailbox enabled for the first time).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct OfflineEnable {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_days: Option<Limit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<Limit>,
+}
+
+/// The global offline defaults; `null` means no limit.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfflineDefaults {
+    pub since_days: Option<u64>,
+    pub max_bytes: Option<u64>,
+}
+
+/// `PUT /api/v1/offline/defaults`: absent fields are unchanged; `"none"`
+/// removes the limit.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SetOfflineDefaults {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_days: Option<Limit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<Limit>,
+}
+
+/// The update schedule.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OfflineSchedule {
+    /// As the administrator gave it (5-field cron, or 6/7 fields with seconds).
+    pub cron: String,
+    /// The next run, RFC 3339 in the service's local time.
+    pub next_run: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SetOfflineSchedule {
+    pub cron: String,
+}
+
+/// An effective setting and where it came from: `"mailbox"` (an override)
+/// or `"default"` (the global default). `value` null = no limit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingValue {
+    pub value: Option<u64>,
+    pub source: String,
+}
+
+/// One mailbox's offline synchronization.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OfflineMailboxStatus {
+    pub mailbox: String,
+    pub enabled: bool,
+    pub since_days: SettingValue,
+    pub max_bytes: SettingValue,
+    /// Null until the first update.
+    pub epoch: Option<String>,
+    pub generation: u64,
+    pub segments: u64,
+    /// Live messages in the offline repository.
+    pub messages: u64,
+    /// Sum of the segment file sizes (what a fresh laptop downloads).
+    pub bytes: u64,
+    /// Sum of the raw sizes of the live messages (what max_bytes limits).
+    pub message_bytes: u64,
+    /// RFC 3339 (UTC) end of the last completed update.
+    pub last_update: Option<String>,
+    pub last_duration_ms: Option<u64>,
+    /// RFC 3339 (local time) of the next scheduled update; null if disabled.
+    pub next_run: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OfflineStatusReport {
+    pub schedule: OfflineSchedule,
+    pub defaults: OfflineDefaults,
+    pub mailboxes: Vec<OfflineMailboxStatus>,
+}
+
+/// `POST /api/v1/offline/sync`: one mailbox, or every enabled one.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct OfflineSyncRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mailbox: Option<String>,
+}
+
+/// What one update (or flush) did.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OfflineUpdateResult {
+    pub mailbox: String,
+    /// "updated", "unchanged" or "failed".
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub job: i64,
+    /// The update re-selected the whole mailbox (first update, changed
+    /// settings, flush, or recovery after an interrupted update).
+    pub full: bool,
+    pub flushed: bool,
+    pub added: u64,
+    pub removed: u64,
+    /// The new segment, if one was written.
+    pub segment: Option<String>,
+    pub compacted: bool,
+    pub epoch: String,
+    pub generation: u64,
+    pub messages: u64,
+    pub bytes: u64,
+    pub duration_ms: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OfflineSyncReport {
+    pub results: Vec<OfflineUpdateResult>,
+}
+
+/// An entry of the jobs log.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JobView {
+    pub id: i64,
+    pub kind: String,
+    pub mailbox: Option<String>,
+    /// RFC 3339 UTC.
+    pub started: String,
+    pub finished: Option<String>,
+    /// "running", "ok", "failed" or "interrupted".
+    pub outcome: String,
+    pub detail: serde_json::Value,
 }

@@ -105,6 +105,7 @@ impl Archive {
         })?;
         let info = self.catalog()?.mailbox(mailbox)?;
         let repo = self.catalog()?.repository(&info.repo)?;
+        require_local_disk(&repo)?;
 
         let ids: Vec<Option<String>> = items
             .par_iter()
@@ -296,4 +297,22 @@ impl Archive {
         let allowed = self.catalog()?.searchable_by(user)?;
         self.index.search(req, &allowed)
     }
+}
+
+/// Archiving writes packs to local disk only: an S3 repository can be recorded
+/// (`satchel repo add NAME --s3 URL`) but not written to by this build.
+pub fn require_local_disk(repo: &crate::RepositoryInfo) -> Result<()> {
+    if repo.kind == "disk" {
+        return Ok(());
+    }
+    Err(ArchiveError::Invalid {
+        what: "repository",
+        why: format!(
+            "repository {} is {} storage ({}): S3 storage is not available in this build, \
+             archive into a local-disk repository (satchel mailbox set-repo)",
+            repo.name,
+            repo.kind,
+            repo.path.display()
+        ),
+    })
 }

@@ -11,7 +11,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-const SCHEMA_VERSION: i64 = 1;
+mod offline;
+pub use offline::{Job, OfflineCandidate, OfflineCommit, OfflineRow, OfflineState};
+
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_V1: &str = r#"
 CREATE TABLE users(
@@ -180,8 +183,12 @@ impl Catalog {
         }
         if version < 1 {
             self.conn.execute_batch(SCHEMA_V1)?;
+            self.conn.pragma_update(None, "user_version", 1)?;
+        }
+        if version < 2 {
+            // One transaction: a crash mid-migration leaves version 1 intact.
             self.conn
-                .pragma_update(None, "user_version", SCHEMA_VERSION)?;
+                .execute_batch(&format!("BEGIN;\n{}\nCOMMIT;", offline::SCHEMA_V2))?;
         }
         Ok(())
     }

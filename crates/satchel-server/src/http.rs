@@ -15,6 +15,8 @@ use satchel_archive::BatchItem;
 use serde::Deserialize;
 use std::sync::Arc;
 
+mod offline;
+
 type AppState = Arc<Service>;
 type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
@@ -40,6 +42,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/api/v1/mailboxes/{address}/messages", post(import))
         .route("/api/v1/mailboxes/{address}/messages/{id}", get(message))
         .route("/api/v1/search", get(search))
+        .merge(offline::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(service)
 }

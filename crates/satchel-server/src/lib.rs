@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod error;
 pub mod http;
+pub mod offline;
 pub mod service;
 
 pub use error::ServiceError;
@@ -37,9 +38,12 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         "satchel: serving {} on http://{local}",
         config.data.display()
     );
-    axum::serve(listener, http::router(service))
+    let scheduler = tokio::spawn(offline::schedule::run(service.clone()));
+    let served = axum::serve(listener, http::router(service))
         .with_graceful_shutdown(shutdown_signal())
-        .await?;
+        .await;
+    scheduler.abort();
+    served?;
     Ok(())
 }
 

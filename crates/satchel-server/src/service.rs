@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
 pub struct Service {
-    archive: Archive,
+    pub(crate) archive: Archive,
     verified: VerifiedCache,
+    pub(crate) offline: crate::offline::OfflineRuntime,
 }
 
 /// An authenticated caller.
@@ -20,7 +21,7 @@ pub struct Caller {
 }
 
 impl Caller {
-    fn require_admin(&self) -> Result<()> {
+    pub(crate) fn require_admin(&self) -> Result<()> {
         if self.user.admin {
             Ok(())
         } else {
@@ -38,9 +39,14 @@ impl Service {
     /// Opens the data folder; on first start creates user `admin`.
     pub fn open(data: &Path, admin_password: Option<String>) -> Result<Self> {
         let archive = Archive::open(data)?;
+        let interrupted = archive.catalog()?.mark_interrupted_jobs()?;
+        if interrupted > 0 {
+            tracing::warn!(interrupted, "jobs cut short by the previous stop");
+        }
         let service = Service {
             archive,
             verified: VerifiedCache::default(),
+            offline: crate::offline::OfflineRuntime::new(data),
         };
         service.ensure_admin(admin_password)?;
         Ok(service)
@@ -148,6 +154,9 @@ impl Service {
     ) -> Result<api::Repository> {
         caller.require_admin()?;
         validate_name("repository name", &new.name)?;
+        if let Some(url) = &new.s3 {
+            return self.add_s3_repository(&new.name, &new.disk, url);
+        }
         let path = PathBuf::from(&new.disk);
         if !path.is_absolute() {
             return Err(ServiceError::BadRequest(format!(
@@ -165,6 +174,33 @@ impl Service {
             name: new.name.clone(),
             kind: "disk".into(),
             path: path.display().to_string(),
+        })
+    }
+
+    /// Records an S3-compatible repository. Nothing is stored there by this
+    /// build: archiving into it fails, and offline synchronization refuses
+    /// mailboxes that use it.
+    fn add_s3_repository(&self, name: &str, disk: &str, url: &str) -> Result<api::Repository> {
+        if !disk.is_empty() {
+            return Err(ServiceError::BadRequest(
+                "a repository is either a disk folder or an S3 URL, not both".into(),
+            ));
+        }
+        let ok = ["s3://", "http://", "https://"]
+            .iter()
+            .any(|p| url.strip_prefix(p).is_some_and(|rest| !rest.is_empty()));
+        if !ok {
+            return Err(ServiceError::BadRequest(format!(
+                "{url:?} is not an S3 URL (s3://BUCKET[/PREFIX] or http(s)://HOST/BUCKET)"
+            )));
+        }
+        self.archive
+            .catalog()?
+            .add_repository(name, "s3", Path::new(url))?;
+        Ok(api::Repository {
+            name: name.to_string(),
+            kind: "s3".into(),
+            path: url.to_string(),
         })
     }
 

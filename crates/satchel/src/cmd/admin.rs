@@ -29,12 +29,16 @@ pub enum UserCmd {
 
 #[derive(Subcommand)]
 pub enum RepoCmd {
-    /// Add a local-disk repository.
+    /// Add a repository: a local-disk folder, or an S3 URL (recorded only).
     Add {
         name: String,
         /// Folder (absolute path) on the service's machine.
+        #[arg(long, required_unless_present = "s3", conflicts_with = "s3")]
+        disk: Option<std::path::PathBuf>,
+        /// S3-compatible object store URL (s3://BUCKET/PREFIX). Recorded only:
+        /// this build cannot archive into S3.
         #[arg(long)]
-        disk: std::path::PathBuf,
+        s3: Option<String>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -137,18 +141,20 @@ pub async fn user(cmd: UserCmd) -> Result<ExitCode> {
 
 pub async fn repo(cmd: RepoCmd) -> Result<ExitCode> {
     match cmd {
-        RepoCmd::Add { name, disk, remote } => {
-            let disk = if disk.is_absolute() {
-                disk
-            } else {
-                std::env::current_dir()?.join(disk)
+        RepoCmd::Add {
+            name,
+            disk,
+            s3,
+            remote,
+        } => {
+            let disk = match disk {
+                Some(d) if d.is_absolute() => d.display().to_string(),
+                Some(d) => std::env::current_dir()?.join(d).display().to_string(),
+                None => String::new(),
             };
             let repo = remote
                 .client()?
-                .add_repository(&api::NewRepository {
-                    name,
-                    disk: disk.display().to_string(),
-                })
+                .add_repository(&api::NewRepository { name, disk, s3 })
                 .await?;
             if remote.json {
                 output::json(&repo)?;

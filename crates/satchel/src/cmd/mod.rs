@@ -3,6 +3,7 @@
 
 mod admin;
 mod import;
+mod offline;
 mod read;
 mod serve;
 
@@ -76,6 +77,11 @@ pub enum Command {
     Search(read::SearchArgs),
     /// Print an archived message's original bytes.
     Get(read::GetArgs),
+    /// Offline synchronization: enable, schedule, synchronize now, flush.
+    #[command(subcommand)]
+    Offline(offline::OfflineCmd),
+    /// Recent jobs (offline updates) and how they ended.
+    Jobs(offline::JobsArgs),
 }
 
 pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
@@ -87,6 +93,8 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Import(a) => import::run(a).await,
         Command::Search(a) => read::search(a).await,
         Command::Get(a) => read::get(a).await,
+        Command::Offline(c) => offline::run(c).await,
+        Command::Jobs(a) => offline::jobs(a).await,
     }
 }
 

@@ -1,0 +1,320 @@
+//! `/api/v1/offline/...` and `/api/v1/jobs` (docs/offline-api.md): thin
+//! handlers over the `Service` methods of crate::offline, plus the HTTP
+//! details of serving repositories (ETag/304, Range/206/416, caching).
+
+use super::{AppState, Authenticated, Result, blocking};
+use crate::error::ServiceError;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use satchel_api as api;
+use satchel_offline::OfflineRepositoryList;
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+/// Segments never change (their name is their hash): cache them for a year.
+const SEGMENT_CACHE: &str = "private, max-age=31536000, immutable";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/offline/mailboxes/{address}",
+            put(enable).delete(disable),
+        )
+        .route("/api/v1/offline/mailboxes/{address}/flush", post(flush))
+        .route("/api/v1/offline/sync", post(sync))
+        .route("/api/v1/offline/defaults", get(defaults).put(set_defaults))
+        .route("/api/v1/offline/schedule", get(schedule).put(set_schedule))
+        .route("/api/v1/offline/status", get(status))
+        .route("/api/v1/jobs", get(jobs))
+        .route("/api/v1/offline/repositories", get(repositories))
+        .route(
+            "/api/v1/offline/repositories/{address}/manifest",
+            get(manifest),
+        )
+        .route(
+            "/api/v1/offline/repositories/{address}/segments/{name}",
+            get(segment),
+        )
+}
+
+async fn enable(
+    State(s): State<AppState>,
+    Authenticated(c): Authenticated,
+    Path(address): Path<String>,
+    body: Option<Json<api::OfflineEnable>>,
+) -> Result<Json<api::OfflineMailboxStatus>> {
+    let body = body.map(|Json(b)| b).unwrap_or_default();
+    blocking(&s, move |s| s.offline_enable(&c, &address, &body))
+        .await
+        .map(Json)
+}
+
+async fn disable(
+    State(s): State<AppState>,
+    Authenticated(c): Authenticated,
+    Path(address): Path<String>,
+) -> Result<Json<api::OfflineMailboxStatus>> {
+    blocking(&s, move |s| s.offline_disable(&c, &address))
+        .await
+        .map(Json)
+}
+
+async fn flush(
+    State(s): State<AppState>,
+    Authenticated(c): Authenticated,
+    Path(address): Path<String>,
+) -> Result<Json<api::OfflineUpdateResult>> {
+    blocking(&s, move |s| s.offline_flush(&c, &address))
+        .await
+        .map(Json)
+}
+
+async fn sync(
+    State(s): State<AppState>,
+    Authenticated(c): Authenticated,
+    body: Option<Json<api::OfflineSyncRequest>>,
+) -> Result<Json<api::OfflineSyncReport>> {
+    let mailbox = body.and_then(|Json(b)| b.mailbox);
+    blocking(&s, move |s| s.offline_sync(&c, mailbox.as_deref()))
+        .await
+        .map(Json)
+}
+
+async fn defaults(
+    State(s): State<AppState>,
+    Authenticated(c): Authenticated,
+) -> Result<Json<api::OfflineDefaults>> {
+    blocking(&s, move |s| s.offline_defaults(&c))
+        .await
+        .map(Json)
+}
+
+async fn set_defaults(
+    State(s): State<AppState>,
+    Authenticated(c): Authenticated,
+    Json(body): Json<api::SetOfflineDefaults>,
+) -> Result<Json<api::OfflineDefaults>> {
+    blocking(&s, move |s| s.set_offline_defaults(&c, &body))
+        .await
+        .map(Json)
+}
+
+async fn schedule(
+    State(s): State<AppState>,
+    Authenticated(c): Authenticated,
+) -> Result<Json<api::OfflineSchedule>> {
+    blocking(&s, move |s| s.offline_schedule(&c))
+        .await
+        .map(Json)
+}
+
+async fn set_schedule(
+    State(s): State<AppState>,
+    Authenticated(c): Authenticated,
+    Json(body): Json<api::SetOfflineSchedule>,
+) -> Result<Json<api::OfflineSchedule>> {
+    blocking(&s, move |s| s.set_offline_schedule(&c, &body.cron))
+        .await
+        .map(Json)
+}
+
+#[derive(Deserialize)]
+struct MailboxParam {
+    mailbox: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn status(
+    State(s): State<AppState>,
+    Authenticated(c): Authenticated,
+    Query(p): Query<MailboxParam>,
+) -> Result<Json<api::OfflineStatusReport>> {
+    blocking(&s, move |s| s.offline_status(&c, p.mailbox.as_deref()))
+        .await
+        .map(Json)
+}
+
+async fn jobs(
+    State(s): State<AppState>,
+    Authenticated(c): Authenticated,
+    Query(p): Query<MailboxParam>,
+) -> Result<Json<Vec<api::JobView>>> {
+    let limit = p.limit.unwrap_or(50);
+    blocking(&s, move |s| s.jobs(&c, limit, p.mailbox.as_deref()))
+        .await
+        .map(Json)
+}
+
+async fn repositories(
+    State(s): State<AppState>,
+    Authenticated(c): Authenticated,
+) -> Result<Json<OfflineRepositoryList>> {
+    blocking(&s, move |s| s.offline_repositories(&c))
+        .await
+        .map(Json)
+}
+
+/// True if an `If-None-Match` header matches `etag` (or is `*`).
+fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == etag || t == "*")
+}
+
+async fn manifest(
+    State(s): State<AppState>,
+    Authenticated(c): Authenticated,
+    Path(address): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let (bytes, etag) = blocking(&s, move |s| s.offline_manifest(&c, &address)).await?;
+    let tag = HeaderValue::from_str(&etag)
+        .map_err(|_| ServiceError::Internal(format!("unusable ETag {etag}")))?;
+    let no_cache = HeaderValue::from_static("no-cache");
+    if etag_matches(&headers, &etag) {
+        let h = [(header::ETAG, tag), (header::CACHE_CONTROL, no_cache)];
+        return Ok((StatusCode::NOT_MODIFIED, h).into_response());
+    }
+    let h = [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ),
+        (header::ETAG, tag),
+        (header::CACHE_CONTROL, no_cache),
+    ];
+    Ok((h, bytes).into_response())
+}
+
+/// A single byte range, as asked for by a `Range` header.
+#[derive(Debug, PartialEq, Eq)]
+enum ByteRange {
+    /// No (usable) Range header: the whole file.
+    Whole,
+    /// Inclusive first and last byte.
+    Part(u64, u64),
+    Unsatisfiable,
+}
+
+/// Parses `bytes=N-`, `bytes=N-M` and `bytes=-N` against a file of `len`
+/// bytes. Several ranges or a malformed header are ignored (the whole file
+/// is sent), as RFC 9110 allows.
+fn parse_range(value: Option<&str>, len: u64) -> ByteRange {
+    let Some(spec) = value.and_then(|v| v.trim().strip_prefix("bytes=")) else {
+        return ByteRange::Whole;
+    };
+    let Some((a, b)) = spec.trim().split_once('-').filter(|_| !spec.contains(',')) else {
+        return ByteRange::Whole;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() {
+        return match b.parse::<u64>() {
+            Ok(0) => ByteRange::Unsatisfiable,
+            Ok(_) if len == 0 => ByteRange::Unsatisfiable,
+            Ok(n) => ByteRange::Part(len.saturating_sub(n), len - 1),
+            Err(_) => ByteRange::Whole,
+        };
+    }
+    let Ok(start) = a.parse::<u64>() else {
+        return ByteRange::Whole;
+    };
+    let end = if b.is_empty() {
+        u64::MAX
+    } else {
+        match b.parse::<u64>() {
+            Ok(e) if e >= start => e,
+            _ => return ByteRange::Whole,
+        }
+    };
+    if start >= len {
+        return ByteRange::Unsatisfiable;
+    }
+    ByteRange::Part(start, end.min(len - 1))
+}
+
+async fn segment(
+    State(s): State<AppState>,
+    Authenticated(c): Authenticated,
+    Path((address, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let name2 = name.clone();
+    let (path, _) = blocking(&s, move |s| s.offline_segment(&c, &address, &name2)).await?;
+    let gone = || {
+        ServiceError::NotFound(format!(
+            "segment {name} is no longer in the repository; fetch the manifest again"
+        ))
+    };
+    let mut file = tokio::fs::File::open(&path).await.map_err(|_| gone())?;
+    let len = file.metadata().await.map_err(|_| gone())?.len();
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let mut resp_headers = HeaderMap::new();
+    let put = |h: &mut HeaderMap, k, v: String| {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(k, v);
+        }
+    };
+    put(
+        &mut resp_headers,
+        header::CACHE_CONTROL,
+        SEGMENT_CACHE.into(),
+    );
+    put(&mut resp_headers, header::ACCEPT_RANGES, "bytes".into());
+    put(&mut resp_headers, header::ETAG, format!("\"{name}\""));
+    let (status, start, count) = match parse_range(range, len) {
+        ByteRange::Whole => (StatusCode::OK, 0, len),
+        ByteRange::Part(a, b) => {
+            put(
+                &mut resp_headers,
+                header::CONTENT_RANGE,
+                format!("bytes {a}-{b}/{len}"),
+            );
+            (StatusCode::PARTIAL_CONTENT, a, b - a + 1)
+        }
+        ByteRange::Unsatisfiable => {
+            put(
+                &mut resp_headers,
+                header::CONTENT_RANGE,
+                format!("bytes */{len}"),
+            );
+            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, resp_headers).into_response());
+        }
+    };
+    file.seek(std::io::SeekFrom::Start(start))
+        .await
+        .map_err(|e| ServiceError::Internal(format!("reading segment {name}: {e}")))?;
+    put(
+        &mut resp_headers,
+        header::CONTENT_TYPE,
+        "application/octet-stream".into(),
+    );
+    put(&mut resp_headers, header::CONTENT_LENGTH, count.to_string());
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file.take(count)));
+    Ok((status, resp_headers, body).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ByteRange::*, parse_range};
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range(None, 10), Whole);
+        assert_eq!(parse_range(Some("bytes=3-"), 10), Part(3, 9));
+        assert_eq!(parse_range(Some("bytes=3-5"), 10), Part(3, 5));
+        assert_eq!(parse_range(Some("bytes=3-50"), 10), Part(3, 9));
+        assert_eq!(parse_range(Some("bytes=-4"), 10), Part(6, 9));
+        assert_eq!(parse_range(Some("bytes=10-"), 10), Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=5-3"), 10), Whole);
+        assert_eq!(parse_range(Some("bytes=0-1,4-5"), 10), Whole);
+        assert_eq!(parse_range(Some("items=0-1"), 10), Whole);
+    }
+}

@@ -1,0 +1,617 @@
+//! Offline synchronization on the service: per-mailbox settings over global
+//! defaults, the schedule, updates ("synchronize now", scheduled, flush), the
+//! jobs log, and what readers may fetch. Every way in (HTTP API, scheduler,
+//! later the web console) calls these `Service` methods.
+//!
+//! Each mailbox's offline repository lives in
+//! `<data>/offline/<dirname of the address>/` (docs/offline-service.md).
+
+pub mod schedule;
+pub mod update;
+
+use crate::error::ServiceError;
+use crate::service::{Caller, Service};
+use satchel_api::{self as api, Limit};
+use satchel_archive::catalog::{Catalog, OfflineRow};
+use satchel_offline::{Manifest, OfflineRepositoryList, OfflineRepositoryListing, Repository};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Notify;
+use update::{Plan, offline_error};
+
+type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+const KEY_SINCE: &str = "offline.since_days";
+const KEY_MAX: &str = "offline.max_bytes";
+const KEY_SCHEDULE: &str = "offline.schedule";
+/// Stored per-mailbox value meaning "no limit" (NULL means "the default").
+const UNLIMITED: i64 = -1;
+
+/// The service's offline machinery: where repositories live and how the
+/// scheduler learns that the schedule changed.
+pub struct OfflineRuntime {
+    root: PathBuf,
+    schedule_changed: Arc<Notify>,
+}
+
+impl OfflineRuntime {
+    pub fn new(data: &Path) -> Self {
+        OfflineRuntime {
+            root: data.join("offline"),
+            schedule_changed: Arc::new(Notify::new()),
+        }
+    }
+}
+
+/// The settings an update applies (None = no limit).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Effective {
+    pub since_days: Option<u64>,
+    pub max_bytes: Option<u64>,
+}
+
+impl Effective {
+    /// Messages older than this (Unix seconds) are outside the since-window.
+    pub fn cutoff(&self, now: i64) -> Option<i64> {
+        self.since_days
+            .map(|d| now.saturating_sub((d as i64).saturating_mul(86_400)))
+    }
+}
+
+/// The directory name of a mailbox's offline repository: the address with
+/// every byte outside `[a-z0-9.@_-]` percent-encoded (uppercase too, so two
+/// addresses never share a folder on a case-insensitive file system).
+pub fn dirname(address: &str) -> String {
+    let mut out = String::with_capacity(address.len());
+    for b in address.bytes() {
+        match b {
+            b'a'..=b'z' | b'0'..=b'9' | b'.' | b'@' | b'_' | b'-' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn rfc3339(ts: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp(ts, 0)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+/// A limit as stored for a mailbox (None = use the default).
+fn stored(what: &str, limit: Limit) -> Result<Option<i64>> {
+    match limit {
+        Limit::Default => Ok(None),
+        Limit::Unlimited => Ok(Some(UNLIMITED)),
+        Limit::Value(0) => Err(ServiceError::BadRequest(format!(
+            "{what} 0 is not a limit; use \"none\" for no limit"
+        ))),
+        Limit::Value(n) => i64::try_from(n)
+            .map(Some)
+            .map_err(|_| ServiceError::BadRequest(format!("{what} {n} is too large"))),
+    }
+}
+
+fn resolve(stored: Option<i64>, default: Option<u64>) -> api::SettingValue {
+    match stored {
+        None => api::SettingValue {
+            value: default,
+            source: "default".into(),
+        },
+        Some(v) => api::SettingValue {
+            value: (v >= 0).then_some(v as u64),
+            source: "mailbox".into(),
+        },
+    }
+}
+
+fn read_default(cat: &Catalog, key: &str) -> Result<Option<u64>> {
+    Ok(cat.setting(key)?.and_then(|v| v.parse().ok()))
+}
+
+impl Service {
+    /// Where `address`'s offline repository lives.
+    pub fn offline_dir(&self, address: &str) -> PathBuf {
+        self.offline.root.join(dirname(address))
+    }
+
+    /// Woken when the schedule changes, so the scheduler re-reads it.
+    pub fn schedule_changed(&self) -> Arc<Notify> {
+        self.offline.schedule_changed.clone()
+    }
+
+    // ---- defaults and schedule ----
+
+    fn defaults_of(cat: &Catalog) -> Result<api::OfflineDefaults> {
+        Ok(api::OfflineDefaults {
+            since_days: read_default(cat, KEY_SINCE)?,
+            max_bytes: read_default(cat, KEY_MAX)?,
+        })
+    }
+
+    pub fn offline_defaults(&self, caller: &Caller) -> Result<api::OfflineDefaults> {
+        caller.require_admin()?;
+        Self::defaults_of(&*self.archive.catalog()?)
+    }
+
+    pub fn set_offline_defaults(
+        &self,
+        caller: &Caller,
+        new: &api::SetOfflineDefaults,
+    ) -> Result<api::OfflineDefaults> {
+        caller.require_admin()?;
+        let cat = self.archive.catalog()?;
+        for (key, what, limit) in [
+            (KEY_SINCE, "since_days", new.since_days),
+            (KEY_MAX, "max_bytes", new.max_bytes),
+        ] {
+            let value = match limit {
+                None => continue,
+                Some(Limit::Default) => {
+                    return Err(ServiceError::BadRequest(format!(
+                        "{what}: \"default\" is for mailboxes; a default is a number or \"none\""
+                    )));
+                }
+                Some(l) => match stored(what, l)? {
+                    Some(n) if n >= 0 => n.to_string(),
+                    _ => "none".to_string(),
+                },
+            };
+            cat.set_setting(key, &value)?;
+        }
+        Self::defaults_of(&cat)
+    }
+
+    fn schedule_expr(cat: &Catalog) -> Result<String> {
+        Ok(cat
+            .setting(KEY_SCHEDULE)?
+            .unwrap_or_else(|| schedule::DEFAULT_SCHEDULE.to_string()))
+    }
+
+    /// The current schedule, parsed.
+    pub fn offline_schedule_parsed(&self) -> Result<cron::Schedule> {
+        let expr = Self::schedule_expr(&*self.archive.catalog()?)?;
+        schedule::parse(&expr).map_err(ServiceError::Internal)
+    }
+
+    fn schedule_view(cat: &Catalog) -> Result<api::OfflineSchedule> {
+        let cron = Self::schedule_expr(cat)?;
+        let next_run = schedule::parse(&cron)
+            .ok()
+            .and_then(|s| schedule::next_run(&s))
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false));
+        Ok(api::OfflineSchedule { cron, next_run })
+    }
+
+    pub fn offline_schedule(&self, caller: &Caller) -> Result<api::OfflineSchedule> {
+        caller.require_admin()?;
+        Self::schedule_view(&*self.archive.catalog()?)
+    }
+
+    pub fn set_offline_schedule(
+        &self,
+        caller: &Caller,
+        cron: &str,
+    ) -> Result<api::OfflineSchedule> {
+        caller.require_admin()?;
+        schedule::parse(cron).map_err(ServiceError::BadRequest)?;
+        let cron = cron.split_whitespace().collect::<Vec<_>>().join(" ");
+        let cat = self.archive.catalog()?;
+        cat.set_setting(KEY_SCHEDULE, &cron)?;
+        self.offline.schedule_changed.notify_one();
+        Self::schedule_view(&cat)
+    }
+
+    // ---- enable, disable, status ----
+
+    /// Refuses (409) a mailbox any of whose repositories (its default, or one
+    /// holding some of its mail) is not on local disk, naming it.
+    fn require_local_disk(cat: &Catalog, address: &str) -> Result<()> {
+        for repo in cat.mailbox_repositories(address)? {
+            if repo.kind != "disk" {
+                return Err(ServiceError::Conflict(format!(
+                    "mailbox {address} cannot be synchronized offline: its repository {} is {} \
+                     storage ({}), and only mailboxes whose repositories are all on local disk can be",
+                    repo.name,
+                    repo.kind,
+                    repo.path.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn offline_enable(
+        &self,
+        caller: &Caller,
+        address: &str,
+        body: &api::OfflineEnable,
+    ) -> Result<api::OfflineMailboxStatus> {
+        caller.require_admin()?;
+        let cat = self.archive.catalog()?;
+        cat.mailbox(address)?;
+        Self::require_local_disk(&cat, address)?;
+        let row = cat.offline_mailbox(address)?;
+        let since = match body.since_days {
+            Some(l) => stored("since_days", l)?,
+            None => row.as_ref().and_then(|r| r.since_days),
+        };
+        let max = match body.max_bytes {
+            Some(l) => stored("max_bytes", l)?,
+            None => row.as_ref().and_then(|r| r.max_bytes),
+        };
+        cat.put_offline_settings(address, true, since, max)?;
+        self.status_of(&cat, address)
+    }
+
+    pub fn offline_disable(
+        &self,
+        caller: &Caller,
+        address: &str,
+    ) -> Result<api::OfflineMailboxStatus> {
+        caller.require_admin()?;
+        let cat = self.archive.catalog()?;
+        cat.mailbox(address)?;
+        cat.set_offline_enabled(address, false)?;
+        self.status_of(&cat, address)
+    }
+
+    fn effective(cat: &Catalog, row: &OfflineRow) -> Result<Effective> {
+        let d = Self::defaults_of(cat)?;
+        Ok(Effective {
+            since_days: resolve(row.since_days, d.since_days).value,
+            max_bytes: resolve(row.max_bytes, d.max_bytes).value,
+        })
+    }
+
+    fn status_of(&self, cat: &Catalog, address: &str) -> Result<api::OfflineMailboxStatus> {
+        let row = cat.offline_mailbox(address)?.unwrap_or_else(|| OfflineRow {
+            mailbox: address.to_string(),
+            ..OfflineRow::default()
+        });
+        let defaults = Self::defaults_of(cat)?;
+        let manifest = Manifest::load(&self.offline_dir(address)).ok();
+        let next_run = row
+            .enabled
+            .then(|| Self::schedule_view(cat).ok()?.next_run)
+            .flatten();
+        let s = &row.state;
+        Ok(api::OfflineMailboxStatus {
+            mailbox: row.mailbox.clone(),
+            enabled: row.enabled,
+            since_days: resolve(row.since_days, defaults.since_days),
+            max_bytes: resolve(row.max_bytes, defaults.max_bytes),
+            epoch: manifest.as_ref().map(|m| m.epoch.clone()),
+            generation: manifest.as_ref().map_or(0, |m| m.generation),
+            segments: manifest.as_ref().map_or(0, |m| m.totals.segments),
+            messages: manifest.as_ref().map_or(0, |m| m.totals.messages),
+            bytes: manifest.as_ref().map_or(0, |m| m.totals.bytes),
+            message_bytes: s.message_bytes,
+            last_update: s.last_update.and_then(rfc3339),
+            last_duration_ms: s.last_duration_ms.map(|d| d.max(0) as u64),
+            next_run,
+        })
+    }
+
+    pub fn offline_status(
+        &self,
+        caller: &Caller,
+        address: Option<&str>,
+    ) -> Result<api::OfflineStatusReport> {
+        caller.require_admin()?;
+        let cat = self.archive.catalog()?;
+        let mailboxes = match address {
+            Some(a) => {
+                cat.mailbox(a)?;
+                vec![self.status_of(&cat, a)?]
+            }
+            None => cat
+                .offline_mailboxes()?
+                .iter()
+                .map(|r| self.status_of(&cat, &r.mailbox))
+                .collect::<Result<_>>()?,
+        };
+        Ok(api::OfflineStatusReport {
+            schedule: Self::schedule_view(&cat)?,
+            defaults: Self::defaults_of(&cat)?,
+            mailboxes,
+        })
+    }
+
+    // ---- updates ----
+
+    /// "Synchronize now": one mailbox (its errors are the call's errors) or
+    /// every enabled mailbox (each result says how it went).
+    pub fn offline_sync(
+        &self,
+        caller: &Caller,
+        address: Option<&str>,
+    ) -> Result<api::OfflineSyncReport> {
+        caller.require_admin()?;
+        let results = match address {
+            Some(a) => vec![self.offline_update(a, false, "sync-now")?],
+            None => self.offline_update_all("sync-now"),
+        };
+        Ok(api::OfflineSyncReport { results })
+    }
+
+    /// Clears the repository under a new epoch and rebuilds it (if enabled).
+    pub fn offline_flush(
+        &self,
+        caller: &Caller,
+        address: &str,
+    ) -> Result<api::OfflineUpdateResult> {
+        caller.require_admin()?;
+        self.offline_update(address, true, "flush")
+    }
+
+    /// Updates every enabled mailbox, one after the other.
+    pub fn offline_update_all(&self, trigger: &str) -> Vec<api::OfflineUpdateResult> {
+        let enabled: Vec<String> = match self.archive.catalog().and_then(|c| c.offline_mailboxes())
+        {
+            Ok(rows) => rows
+                .into_iter()
+                .filter(|r| r.enabled)
+                .map(|r| r.mailbox)
+                .collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list offline mailboxes");
+                return Vec::new();
+            }
+        };
+        enabled
+            .iter()
+            .map(|mb| {
+                self.offline_update(mb, false, trigger).unwrap_or_else(|e| {
+                    tracing::warn!(mailbox = %mb, error = %e, "offline update failed");
+                    failed_result(mb, &e)
+                })
+            })
+            .collect()
+    }
+
+    /// One update (or flush) of one mailbox, recorded in the jobs log.
+    pub fn offline_update(
+        &self,
+        mailbox: &str,
+        flush: bool,
+        trigger: &str,
+    ) -> Result<api::OfflineUpdateResult> {
+        let kind = if flush {
+            "offline-flush"
+        } else {
+            "offline-update"
+        };
+        let job = self.archive.catalog()?.start_job(kind, Some(mailbox))?;
+        let result = self.run_update(mailbox, flush).map(|mut r| {
+            r.job = job;
+            r
+        });
+        let (outcome, mut detail) = match &result {
+            Ok(r) => ("ok", serde_json::to_value(r).unwrap_or_default()),
+            Err(e) => ("failed", serde_json::json!({ "error": e.to_string() })),
+        };
+        detail["trigger"] = serde_json::Value::from(trigger);
+        if let Err(e) = self.archive.catalog()?.finish_job(job, outcome, &detail) {
+            tracing::error!(job, error = %e, "cannot record the end of a job");
+        }
+        result
+    }
+
+    fn run_update(&self, mailbox: &str, flush: bool) -> Result<api::OfflineUpdateResult> {
+        let started = Instant::now();
+        let (row, eff) = {
+            let cat = self.archive.catalog()?;
+            cat.mailbox(mailbox)?;
+            let row = cat.offline_mailbox(mailbox)?.ok_or_else(|| {
+                ServiceError::Conflict(format!(
+                    "offline synchronization was never enabled for mailbox {mailbox}"
+                ))
+            })?;
+            if !row.enabled && !flush {
+                return Err(ServiceError::Conflict(format!(
+                    "offline synchronization is disabled for mailbox {mailbox}; enable it first"
+                )));
+            }
+            if row.enabled {
+                Self::require_local_disk(&cat, mailbox)?;
+            }
+            let eff = Self::effective(&cat, &row)?;
+            (row, eff)
+        };
+        let dir = self.offline_dir(mailbox);
+        let mut repo = Repository::create_or_open(&dir, mailbox).map_err(offline_error)?;
+        repo.garbage_collect().map_err(offline_error)?;
+        if flush {
+            repo.flush().map_err(offline_error)?;
+        }
+        let applied = serde_json::to_string(&eff).unwrap_or_default();
+        let plan = if row.enabled {
+            self.plan(&repo, &row, &eff, &applied, flush)?
+        } else {
+            Plan {
+                full: true,
+                ..Plan::default()
+            }
+        };
+        let before = repo.manifest().generation;
+        let written = update::execute(&self.archive, &mut repo, &plan)?;
+        let segment = (written.generation != before)
+            .then(|| written.segments.last().map(|s| s.name.clone()))
+            .flatten();
+        let compacted = update::maybe_compact(&mut repo, &eff)?;
+        let manifest = repo.manifest().clone();
+        let duration_ms = started.elapsed().as_millis() as i64;
+        let applied = row.enabled.then_some(applied.as_str());
+        update::record(
+            &mut *self.archive.catalog()?,
+            mailbox,
+            &plan,
+            &manifest,
+            applied,
+            duration_ms,
+        )?;
+        drop(repo);
+        Ok(api::OfflineUpdateResult {
+            mailbox: mailbox.to_string(),
+            outcome: if manifest.generation != before || flush {
+                "updated"
+            } else {
+                "unchanged"
+            }
+            .into(),
+            error: None,
+            job: 0,
+            full: plan.full,
+            flushed: flush,
+            added: plan.add.len() as u64,
+            removed: plan.remove.len() as u64,
+            segment,
+            compacted,
+            epoch: manifest.epoch.clone(),
+            generation: manifest.generation,
+            messages: manifest.totals.messages,
+            bytes: manifest.totals.bytes,
+            duration_ms: duration_ms as u64,
+        })
+    }
+
+    /// Incremental when the repository is exactly as the catalog recorded it
+    /// and the settings are unchanged; a full reselection otherwise.
+    fn plan(
+        &self,
+        repo: &Repository,
+        row: &OfflineRow,
+        eff: &Effective,
+        applied: &str,
+        flushed: bool,
+    ) -> Result<Plan> {
+        let m = repo.manifest();
+        let s = &row.state;
+        let consistent = !flushed
+            && s.epoch.as_deref() == Some(m.epoch.as_str())
+            && s.generation == m.generation
+            && s.applied.as_deref() == Some(applied);
+        let now = chrono::Utc::now().timestamp();
+        if consistent {
+            let cat = self.archive.catalog()?;
+            return update::plan_incremental(&cat, &row.mailbox, eff, now, s);
+        }
+        let live: HashSet<String> = repo
+            .reader()
+            .map_err(offline_error)?
+            .ids()
+            .map(|id| id.to_hex())
+            .collect();
+        let cat = self.archive.catalog()?;
+        update::plan_full(&cat, &row.mailbox, eff, now, &live)
+    }
+
+    // ---- jobs ----
+
+    pub fn jobs(
+        &self,
+        caller: &Caller,
+        limit: usize,
+        mailbox: Option<&str>,
+    ) -> Result<Vec<api::JobView>> {
+        caller.require_admin()?;
+        let jobs = self
+            .archive
+            .catalog()?
+            .jobs(limit.clamp(1, 1000), mailbox)?;
+        Ok(jobs
+            .into_iter()
+            .map(|j| api::JobView {
+                id: j.id,
+                kind: j.kind,
+                mailbox: j.mailbox,
+                started: rfc3339(j.started).unwrap_or_default(),
+                finished: j.finished.and_then(rfc3339),
+                outcome: j.outcome,
+                detail: j.detail,
+            })
+            .collect())
+    }
+
+    // ---- what readers fetch ----
+
+    /// Every offline repository the caller may read (may search its mailbox).
+    pub fn offline_repositories(&self, caller: &Caller) -> Result<OfflineRepositoryList> {
+        let cat = self.archive.catalog()?;
+        let allowed: HashSet<String> = cat.searchable_by(&caller.user)?.into_iter().collect();
+        let mut repositories = Vec::new();
+        for row in cat.offline_mailboxes()? {
+            if !allowed.contains(&row.mailbox) {
+                continue;
+            }
+            if let Ok(m) = Manifest::load(&self.offline_dir(&row.mailbox)) {
+                let url = format!(
+                    "/api/v1/offline/repositories/{}/manifest",
+                    satchel_api::client::segment(&row.mailbox)
+                );
+                repositories.push(OfflineRepositoryListing::from_manifest(&m, url));
+            }
+        }
+        Ok(OfflineRepositoryList { repositories })
+    }
+
+    /// The manifest's bytes as stored, and its ETag.
+    pub fn offline_manifest(&self, caller: &Caller, address: &str) -> Result<(Vec<u8>, String)> {
+        self.require_search(caller, address)?;
+        let path = Manifest::path(&self.offline_dir(address));
+        let bytes = std::fs::read(&path).map_err(|_| no_repository(address))?;
+        let m = Manifest::from_json(&bytes, &path).map_err(offline_error)?;
+        Ok((bytes, m.etag()))
+    }
+
+    /// The path and size of a segment of the current manifest. The name is
+    /// checked before anything touches the file system.
+    pub fn offline_segment(
+        &self,
+        caller: &Caller,
+        address: &str,
+        name: &str,
+    ) -> Result<(PathBuf, u64)> {
+        if !satchel_offline::is_valid_segment_name(name) {
+            return Err(ServiceError::BadRequest(format!(
+                "{name:?} is not a segment name (64 lowercase hex digits)"
+            )));
+        }
+        self.require_search(caller, address)?;
+        let dir = self.offline_dir(address);
+        let m = Manifest::load(&dir).map_err(|_| no_repository(address))?;
+        let seg = m.segments.iter().find(|s| s.name == name).ok_or_else(|| {
+            ServiceError::NotFound(format!(
+                "segment {name} is not part of the current offline repository of {address}"
+            ))
+        })?;
+        Ok((satchel_offline::segment_path(&dir, name), seg.size))
+    }
+}
+
+fn no_repository(address: &str) -> ServiceError {
+    ServiceError::NotFound(format!("mailbox {address} has no offline repository"))
+}
+
+fn failed_result(mailbox: &str, e: &ServiceError) -> api::OfflineUpdateResult {
+    api::OfflineUpdateResult {
+        mailbox: mailbox.to_string(),
+        outcome: "failed".into(),
+        error: Some(e.to_string()),
+        job: 0,
+        full: false,
+        flushed: false,
+        added: 0,
+        removed: 0,
+        segment: None,
+        compacted: false,
+        epoch: String::new(),
+        generation: 0,
+        messages: 0,
+        bytes: 0,
+        duration_ms: 0,
+    }
+}
