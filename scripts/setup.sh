@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what the tests need on a fresh Debian machine, idempotently:
+# Dovecot (IMAP tests), notmuch (import benchmark), Chromium (browser tests),
+# rsync (sync benchmark), and the SpamAssassin corpus (scripts/fetch-corpus.sh).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+need=()
+command -v dovecot >/dev/null 2>&1 || need+=(dovecot-imapd)
+command -v notmuch >/dev/null 2>&1 || need+=(notmuch)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v rsync >/dev/null 2>&1 || need+=(rsync)
+command -v npm >/dev/null 2>&1 || need+=(npm)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing ${need[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+"$here/fetch-corpus.sh"
