@@ -1,14 +1,120 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! The Satchel laptop client: keeps local copies of the offline repositories
+//! of every mailbox its user may search, and opens message links from the
+//! service when online and from the local copy when offline.
+//!
+//! Concepts, one module each:
+//! * [`config`]: the home folder (one per user, 0700/0600): service, user, token;
+//! * [`service`]: the archive service over HTTP (short timeouts decide "offline");
+//! * [`replica`]: one mailbox's local copy: download, verify, install, switch;
+//! * [`sync`]: one pass over all mailboxes (+ removal of those no longer offered);
+//! * [`search`]: the local tantivy index, for searching offline;
+//! * [`link`]: message links (`http://127.0.0.1:8481/m/ADDRESS/ID`, `satchel://ADDRESS/ID`)
+//!   and [`open_message`], which resolves one;
+//! * [`viewer`]: a message as a safe HTML page;
+//! * [`agent`]: the background agent: periodic checks and syncs, link resolver;
+//! * [`status`]: what status shows.
+//!
+//! This crate depends on `satchel-offline` (the format) and `satchel-api`
+//! (the wire types), never on the service.
+
+pub mod agent;
+pub mod config;
+pub mod error;
+mod fsutil;
+pub mod link;
+pub mod replica;
+pub mod search;
+pub mod service;
+pub mod status;
+pub mod sync;
+pub mod viewer;
+
+pub use config::{Config, Home, setup};
+pub use error::{Error, Result};
+pub use fsutil::{now_unix, rfc3339};
+pub use link::MessageLink;
+pub use replica::{Change, MailboxSync, NoProgress, Progress, Replica};
+pub use search::LocalIndex;
+pub use service::Service;
+pub use status::{Status, local_status};
+pub use sync::{SyncReport, VerifyReport, sync_all, verify_all};
+pub use viewer::Source;
+
+use satchel_api::SearchResults;
+use satchel_offline::MessageId;
+
+/// The raw bytes of a linked message, exactly as archived: from the service
+/// if it answers, else from this home's local copy (hash-checked). Offline
+/// and not in the local copy is [`Error::NotInLocalCopy`].
+pub async fn open_message(home: &Home, link: &MessageLink) -> Result<(Vec<u8>, Source)> {
+    let config = home.config()?;
+    let service = Service::new(&config)?;
+    match service.message(&link.mailbox, &link.id.to_hex()).await {
+        Ok(raw) => return Ok((raw, Source::Service)),
+        Err(e) if e.is_offline() => {}
+        Err(e) => return Err(e),
+    }
+    read_local(home, &config.server, &link.mailbox, &link.id).map(|raw| (raw, Source::LocalCopy))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+/// Reads a message from this home's local copy of `mailbox`.
+pub fn read_local(home: &Home, server: &str, mailbox: &str, id: &MessageId) -> Result<Vec<u8>> {
+    let not_here = |reason: &str| Error::NotInLocalCopy {
+        server: server.to_string(),
+        mailbox: mailbox.to_string(),
+        id: id.to_hex(),
+        reason: reason.to_string(),
+    };
+    if !home.local_mailboxes()?.iter().any(|m| m == mailbox) {
+        return Err(not_here("this home has no local copy of that mailbox"));
     }
+    let replica = Replica::new(home.replica_dir(mailbox), mailbox);
+    let reader = match replica.open() {
+        Ok(r) => r,
+        Err(Error::NotInLocalCopy { .. }) => {
+            return Err(not_here("the first sync has not completed"));
+        }
+        Err(e) => return Err(e),
+    };
+    read_checked(&reader, mailbox, id).map_err(|e| match e {
+        Error::Replica(satchel_offline::Error::MessageNotFound(_)) => {
+            not_here("the local copy does not hold it")
+        }
+        other => other,
+    })
+}
+
+/// Reads `id` from an open local copy; a damaged message is an error, never
+/// returned.
+pub(crate) fn read_checked(
+    reader: &satchel_offline::ReplicaIndex,
+    mailbox: &str,
+    id: &MessageId,
+) -> Result<Vec<u8>> {
+    match reader.read(id) {
+        Ok(raw) => Ok(raw),
+        Err(e @ satchel_offline::Error::MessageNotFound(_)) => Err(e.into()),
+        Err(e) => Err(Error::Damaged {
+            mailbox: mailbox.to_string(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// Searches: through the service if it answers, else the local index.
+pub async fn search(
+    home: &Home,
+    query: &str,
+    mailbox: Option<&str>,
+    limit: usize,
+) -> Result<(SearchResults, Source)> {
+    let config = home.config()?;
+    let service = Service::new(&config)?;
+    match service.search(query, mailbox, limit).await {
+        Ok(r) => return Ok((r, Source::Service)),
+        Err(e) if e.is_offline() => {}
+        Err(e) => return Err(e),
+    }
+    let index = LocalIndex::open(&home.index_dir())?;
+    Ok((index.search(query, mailbox, limit)?, Source::LocalCopy))
 }

@@ -3,6 +3,7 @@
 
 mod admin;
 mod import;
+mod laptop;
 mod offline;
 mod read;
 mod serve;
@@ -82,6 +83,8 @@ pub enum Command {
     Offline(offline::OfflineCmd),
     /// Recent jobs (offline updates) and how they ended.
     Jobs(offline::JobsArgs),
+    /// The laptop client: local copies of your offline mailboxes, message links offline.
+    Laptop(laptop::LaptopArgs),
 }
 
 pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
@@ -95,6 +98,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Get(a) => read::get(a).await,
         Command::Offline(c) => offline::run(c).await,
         Command::Jobs(a) => offline::jobs(a).await,
+        Command::Laptop(a) => laptop::run(a).await,
     }
 }
 

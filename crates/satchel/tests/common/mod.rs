@@ -198,3 +198,60 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+// ---- laptop client helpers (issue 5) ----
+
+impl Server {
+    /// Starts a service on `data` listening on `port`: brings a killed
+    /// service back where laptops configured with its URL expect it.
+    pub fn start_in_at(data: &Path, port: u16) -> Server {
+        let log = data.with_extension(format!("{port}.again.log"));
+        std::fs::create_dir_all(data.parent().expect("parent")).expect("mkdir");
+        let logf = std::fs::File::create(&log).expect("log file");
+        let child = satchel()
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data")
+            .arg(data)
+            .env("SATCHEL_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .stdout(logf.try_clone().expect("log"))
+            .stderr(logf)
+            .spawn()
+            .expect("spawn satchel serve");
+        let server = Server {
+            child: Some(child),
+            port,
+            url: format!("http://127.0.0.1:{port}"),
+            data: data.to_path_buf(),
+            _dir: None,
+            log,
+        };
+        server.wait_ready();
+        server
+    }
+}
+
+/// The first `n` messages of the corpus Maildir from `skip` on, as file paths
+/// (sorted by name, so the same call gives the same messages).
+pub fn corpus_files(skip: usize, n: usize) -> Vec<PathBuf> {
+    let cur = corpus().join("maildir/cur");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&cur)
+        .expect("corpus maildir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    files.into_iter().skip(skip).take(n).collect()
+}
+
+/// Imports files into a mailbox (in batches, to keep command lines short).
+pub fn import_files(server: &Server, mailbox: &str, files: &[PathBuf]) {
+    for chunk in files.chunks(500) {
+        let mut cmd = server.admin();
+        cmd.args(["import", mailbox]);
+        for f in chunk {
+            cmd.arg(f);
+        }
+        ok(&mut cmd);
+    }
+}
+
+pub mod proxy;
