@@ -61,6 +61,17 @@ pub enum Change {
     Rebuilt,
 }
 
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Change::Unchanged => "unchanged",
+            Change::Created => "created",
+            Change::Updated => "updated",
+            Change::Rebuilt => "rebuilt (flushed on the service)",
+        })
+    }
+}
+
 /// The outcome of syncing one mailbox.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MailboxSync {

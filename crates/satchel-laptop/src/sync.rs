@@ -24,7 +24,7 @@ pub struct SyncReport {
     pub removed: Vec<String>,
     /// Mailboxes that failed (the others were still synced).
     pub errors: Vec<MailboxError>,
-    /// Body bytes received for all mailboxes (listing + manifests + segments).
+    /// Body bytes received for all mailboxes (manifests + segments).
     pub bytes_downloaded: u64,
     /// Changes to the local search index.
     pub index: IndexUpdate,

@@ -574,3 +574,38 @@ impl Drop for Kill {
         let _ = self.0.wait();
     }
 }
+
+#[test]
+fn install_handler_registers_the_satchel_scheme() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = run(satchel()
+        .env("HOME", tmp.path())
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("XDG_CONFIG_HOME")
+        .args(["laptop", "install-handler"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let entry = std::fs::read_to_string(
+        tmp.path()
+            .join(".local/share/applications/satchel-link.desktop"),
+    )
+    .expect("desktop entry written");
+    assert!(entry.contains("MimeType=x-scheme-handler/satchel;"));
+    assert!(entry.contains(" laptop open %u"));
+    if Command::new("xdg-mime").arg("--version").output().is_ok() {
+        let q = Command::new("xdg-mime")
+            .env("HOME", tmp.path())
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_DATA_HOME")
+            .args(["query", "default", "x-scheme-handler/satchel"])
+            .output()
+            .expect("xdg-mime");
+        assert_eq!(
+            String::from_utf8_lossy(&q.stdout).trim(),
+            "satchel-link.desktop"
+        );
+    }
+}

@@ -249,7 +249,7 @@ async fn sync(home: &Home, json: bool) -> Result<ExitCode> {
     } else {
         for m in &report.mailboxes {
             println!(
-                "{}: {:?}, generation {}, {} messages, {} segments ({}); downloaded {}{}",
+                "{}: {}, generation {}, {} messages, {} segments ({}); downloaded {}{}",
                 m.mailbox,
                 m.change,
                 m.generation,
