@@ -44,6 +44,9 @@ pub struct Archive {
     index: SearchIndex,
     /// Serializes batches so "is it known yet" and "store it" cannot interleave.
     writing: Mutex<()>,
+    /// Ids whose documents are in the index writer but not yet committed.
+    uncommitted: Mutex<Vec<String>>,
+    committing: Mutex<()>,
 }
 
 /// A message being added, after the cheap checks and before the pack.
@@ -79,6 +82,8 @@ impl Archive {
             catalog: Mutex::new(catalog),
             index,
             writing: Mutex::new(()),
+            uncommitted: Mutex::new(Vec::new()),
+            committing: Mutex::new(()),
         };
         archive.reindex_pending()?;
         Ok(archive)
@@ -97,7 +102,8 @@ impl Archive {
     }
 
     /// Adds a batch of messages to a mailbox. When this returns, every message
-    /// reported `imported` is durable (pack and catalog fsynced) and searchable.
+    /// reported `imported` is durable (pack and catalog fsynced); it is searchable
+    /// from the next search on (see [`Archive::commit_index`]).
     pub fn add_messages(&self, mailbox: &str, items: Vec<BatchItem>) -> Result<Vec<ItemOutcome>> {
         let _writing = self.writing.lock().map_err(|_| ArchiveError::Invalid {
             what: "archive writer",
@@ -157,6 +163,7 @@ impl Archive {
             outcomes.push(outcome);
         }
 
+        let started = std::time::Instant::now();
         let prepared: Vec<Prepared> = wanted
             .par_iter()
             .map(|&slot| {
@@ -181,6 +188,7 @@ impl Archive {
         }
 
         let frames: Vec<&[u8]> = prepared.iter().filter_map(|p| p.frame.as_deref()).collect();
+        let prepared_at = started.elapsed();
         let pack = if frames.is_empty() {
             None
         } else {
@@ -209,7 +217,15 @@ impl Archive {
             }
             tx.commit()?;
         }
+        let stored_at = started.elapsed();
         self.index_prepared(&prepared)?;
+        tracing::debug!(
+            messages = prepared.len(),
+            prepare_ms = prepared_at.as_millis() as u64,
+            store_ms = (stored_at - prepared_at).as_millis() as u64,
+            index_ms = (started.elapsed() - stored_at).as_millis() as u64,
+            "batch archived"
+        );
         Ok(outcomes)
     }
 
@@ -225,9 +241,35 @@ impl Archive {
             let mbs = boxes.get(p.id.as_str()).cloned().unwrap_or_default();
             self.index.put(&p.id, &mbs, &p.summary, p.size)?;
         }
+        // Only after `put`: a commit that takes these ids has their documents.
+        self.uncommitted()?
+            .extend(prepared.iter().map(|p| p.id.clone()));
+        Ok(())
+    }
+
+    fn uncommitted(&self) -> Result<MutexGuard<'_, Vec<String>>> {
+        self.uncommitted.lock().map_err(|_| ArchiveError::Invalid {
+            what: "index queue",
+            why: "a previous user panicked".into(),
+        })
+    }
+
+    /// Commits the index if documents are waiting, then marks them indexed in the
+    /// catalog. Imports do not commit the index themselves (a tantivy commit costs
+    /// more than the rest of a batch); the service calls this every second and
+    /// before every search, so a search always sees every imported message.
+    pub fn commit_index(&self) -> Result<usize> {
+        let _one_at_a_time = self.committing.lock().map_err(|_| ArchiveError::Invalid {
+            what: "index commit",
+            why: "a previous commit panicked".into(),
+        })?;
+        let ids = std::mem::take(&mut *self.uncommitted()?);
+        if ids.is_empty() {
+            return Ok(0);
+        }
         self.index.commit()?;
-        let ids: Vec<String> = prepared.iter().map(|p| p.id.clone()).collect();
-        self.catalog()?.mark_indexed(&ids)
+        self.catalog()?.mark_indexed(&ids)?;
+        Ok(ids.len())
     }
 
     /// Indexes every message the catalog has not yet seen indexed (after a crash,
@@ -252,6 +294,7 @@ impl Archive {
             }
             total += prepared.len();
             self.index_prepared(&prepared)?;
+            self.commit_index()?;
         }
     }
 
@@ -294,6 +337,7 @@ impl Archive {
 
     /// Searches the mailboxes `user` may search.
     pub fn search(&self, user: &UserInfo, req: &SearchRequest) -> Result<Vec<SearchHit>> {
+        self.commit_index()?;
         let allowed = self.catalog()?.searchable_by(user)?;
         self.index.search(req, &allowed)
     }

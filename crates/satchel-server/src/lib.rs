@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod error;
 pub mod http;
+pub mod imap;
 pub mod offline;
 pub mod service;
 
@@ -39,12 +40,34 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         config.data.display()
     );
     let scheduler = tokio::spawn(offline::schedule::run(service.clone()));
-    let served = axum::serve(listener, http::router(service))
+    let archive_scheduler = tokio::spawn(imap::schedule::run(service.clone()));
+    let committer = tokio::spawn(commit_index_every_second(service.clone()));
+    let served = axum::serve(listener, http::router(service.clone()))
         .with_graceful_shutdown(shutdown_signal())
         .await;
     scheduler.abort();
+    archive_scheduler.abort();
+    committer.abort();
+    // What was imported but not yet committed to the index would be re-indexed at
+    // the next start anyway; committing now just saves that work.
+    let last = service.clone();
+    let _ = tokio::task::spawn_blocking(move || last.archive().commit_index()).await;
     served?;
     Ok(())
+}
+
+/// Imports leave index commits to this task (and to searches, which commit first).
+async fn commit_index_every_second(service: Arc<Service>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let s = service.clone();
+        match tokio::task::spawn_blocking(move || s.archive().commit_index()).await {
+            Ok(Err(e)) => tracing::error!(error = %e, "committing the search index"),
+            Err(e) => tracing::error!(error = %e, "index committer failed"),
+            Ok(Ok(_)) => {}
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -10,7 +10,16 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let cli = cmd::Cli::parse();
     init_tracing();
-    let runtime = match tokio::runtime::Runtime::new() {
+    // A one-request command does not need worker threads; starting them is a
+    // measurable part of a 5 ms search.
+    let runtime = if cli.command.is_one_request() {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Runtime::new()
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("satchel: cannot start: {e}");

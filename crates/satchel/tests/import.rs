@@ -235,3 +235,35 @@ fn one_copy_across_mailboxes_and_earlier_mail_survives_a_new_default_repository(
     let shown = json(&server.admin_ok(&["mailbox", "show", "alice@example.com", "--json"]));
     assert_eq!(shown["repo"], "second");
 }
+
+#[test]
+fn a_killed_service_loses_no_imported_message_nor_its_searchability() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let mut server = Server::start_in(&data);
+    server.admin_ok(&["mailbox", "add", "alice@example.com"]);
+    let files: Vec<PathBuf> = (0..50)
+        .map(|n| {
+            let p = dir.path().join(format!("{n}.eml"));
+            std::fs::write(&p, message(n, &format!("kill test body zorblat{n}"))).expect("write");
+            p
+        })
+        .collect();
+    let (code, report) = import_json(&server, "alice@example.com", &files);
+    assert_eq!((code, report["imported"].as_u64()), (0, Some(50)));
+    // SIGKILL right after the import answered: the index commit may not have run.
+    server.kill();
+    let server = Server::start_in(&data);
+    for n in [0, 17, 49] {
+        assert_eq!(
+            hits(&server, &format!("zorblat{n}")).len(),
+            1,
+            "zorblat{n} searchable after restart"
+        );
+        let raw = message(n, &format!("kill test body zorblat{n}"));
+        let got = run(server
+            .admin()
+            .args(["get", "alice@example.com", &sha256_hex(&raw)]));
+        assert_eq!(got.stdout, raw);
+    }
+}

@@ -81,6 +81,7 @@ pub async fn run(a: ImportArgs) -> Result<ExitCode> {
     let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
     let mut batch_bytes = 0;
     let mut folder = String::new();
+    let mut upload = Upload::new(client, &a.address, &bar);
     for item in sources {
         let item = match item {
             Ok(item) => item,
@@ -91,7 +92,9 @@ pub async fn run(a: ImportArgs) -> Result<ExitCode> {
         };
         let full = batch.len() >= a.batch.max(1) || batch_bytes + item.raw.len() > BATCH_BYTES;
         if !batch.is_empty() && (full || item.folder != folder) {
-            send(&client, &a.address, &folder, &mut batch, &mut summary, &bar).await?;
+            upload
+                .send(&folder, std::mem::take(&mut batch), &mut summary)
+                .await?;
             batch_bytes = 0;
         }
         folder = item.folder;
@@ -99,8 +102,9 @@ pub async fn run(a: ImportArgs) -> Result<ExitCode> {
         batch.push((item.origin, item.raw));
     }
     if !batch.is_empty() {
-        send(&client, &a.address, &folder, &mut batch, &mut summary, &bar).await?;
+        upload.send(&folder, batch, &mut summary).await?;
     }
+    upload.finish(&mut summary).await?;
     bar.finish_and_clear();
     summary.seconds = started.elapsed().as_secs_f64();
     report(&summary, a.remote.json)?;
@@ -112,21 +116,54 @@ pub async fn run(a: ImportArgs) -> Result<ExitCode> {
     })
 }
 
-async fn send(
-    client: &satchel_api::Client,
-    address: &str,
-    folder: &str,
-    batch: &mut Vec<(String, Vec<u8>)>,
-    summary: &mut Summary,
-    bar: &ProgressBar,
-) -> Result<()> {
-    let n = batch.len() as u64;
-    let report = client
-        .import(address, folder, std::mem::take(batch))
-        .await?;
-    summary.add(report.results);
-    bar.inc(n);
-    Ok(())
+type Pending = tokio::task::JoinHandle<Result<(u64, satchel_api::ImportReport)>>;
+
+/// Uploads batches with one request in flight while the next batch is read, so
+/// reading files and the service's work overlap.
+struct Upload<'a> {
+    client: satchel_api::Client,
+    address: &'a str,
+    bar: &'a ProgressBar,
+    in_flight: Option<Pending>,
+}
+
+impl<'a> Upload<'a> {
+    fn new(client: satchel_api::Client, address: &'a str, bar: &'a ProgressBar) -> Self {
+        Upload {
+            client,
+            address,
+            bar,
+            in_flight: None,
+        }
+    }
+
+    async fn send(
+        &mut self,
+        folder: &str,
+        batch: Vec<(String, Vec<u8>)>,
+        summary: &mut Summary,
+    ) -> Result<()> {
+        self.finish(summary).await?;
+        let (client, address, folder) = (
+            self.client.clone(),
+            self.address.to_string(),
+            folder.to_string(),
+        );
+        self.in_flight = Some(tokio::spawn(async move {
+            let n = batch.len() as u64;
+            Ok((n, client.import(&address, &folder, batch).await?))
+        }));
+        Ok(())
+    }
+
+    async fn finish(&mut self, summary: &mut Summary) -> Result<()> {
+        if let Some(pending) = self.in_flight.take() {
+            let (n, report) = pending.await??;
+            summary.add(report.results);
+            self.bar.inc(n);
+        }
+        Ok(())
+    }
 }
 
 fn report(s: &Summary, json: bool) -> Result<()> {

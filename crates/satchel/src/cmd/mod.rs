@@ -87,6 +87,12 @@ pub enum Command {
     Laptop(laptop::LaptopArgs),
 }
 
+impl Command {
+    pub fn is_one_request(&self) -> bool {
+        matches!(self, Command::Search(_) | Command::Get(_))
+    }
+}
+
 pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(a) => serve::run(a).await,
