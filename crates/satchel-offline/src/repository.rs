@@ -154,16 +154,43 @@ impl Repository {
         self.commit(self.manifest.epoch.clone(), segments)
     }
 
+    /// [`Repository::append_segment`] for a writer that knows how many
+    /// messages will be live afterwards (the archive service keeps the live
+    /// set in its catalog). Counting them here would open the index of every
+    /// segment, making each update cost O(repository) instead of O(new mail).
+    /// `live` only fills `totals.messages`; the segments are what they are.
+    pub fn append_segment_counted(&mut self, writer: SegmentWriter, live: u64) -> Result<Manifest> {
+        if writer.is_empty() {
+            return Ok(self.manifest.clone());
+        }
+        let info = writer.finish_to_dir(&self.dir.join(SEGMENTS_DIR))?;
+        let mut segments = self.manifest.segments.clone();
+        segments.push(SegmentRef::from(&info));
+        self.commit_with(self.manifest.epoch.clone(), segments, Some(live))
+    }
+
     /// Builds the next manifest, counts its live messages, makes it durable
     /// and adopts it.
     fn commit(&mut self, epoch: String, segments: Vec<SegmentRef>) -> Result<Manifest> {
+        self.commit_with(epoch, segments, None)
+    }
+
+    fn commit_with(
+        &mut self,
+        epoch: String,
+        segments: Vec<SegmentRef>,
+        live: Option<u64>,
+    ) -> Result<Manifest> {
         let mut next = self.manifest.clone();
         next.epoch = epoch;
         next.generation += 1;
         next.updated = fsutil::now_rfc3339();
         next.segments = segments;
         next.set_totals(0);
-        let live = ReplicaIndex::with_manifest(&self.dir, next.clone())?.len() as u64;
+        let live = match live {
+            Some(n) => n,
+            None => ReplicaIndex::with_manifest(&self.dir, next.clone())?.len() as u64,
+        };
         next.set_totals(live);
         next.write_atomic(&self.dir)?;
         self.manifest = next.clone();

@@ -209,7 +209,14 @@ impl Service {
     /// Refuses (409) a mailbox any of whose repositories (its default, or one
     /// holding some of its mail) is not on local disk, naming it.
     fn require_local_disk(cat: &Catalog, address: &str) -> Result<()> {
-        for repo in cat.mailbox_repositories(address)? {
+        Self::require_local_disk_repos(address, cat.mailbox_repositories(address)?)
+    }
+
+    fn require_local_disk_repos(
+        address: &str,
+        repos: impl IntoIterator<Item = satchel_archive::RepositoryInfo>,
+    ) -> Result<()> {
+        for repo in repos {
             if repo.kind != "disk" {
                 return Err(ServiceError::Conflict(format!(
                     "mailbox {address} cannot be synchronized offline: its repository {} is {} \
@@ -404,7 +411,7 @@ impl Service {
         let started = Instant::now();
         let (row, eff) = {
             let cat = self.archive.catalog()?;
-            cat.mailbox(mailbox)?;
+            let default_repo = cat.default_repository(mailbox)?;
             let row = cat.offline_mailbox(mailbox)?.ok_or_else(|| {
                 ServiceError::Conflict(format!(
                     "offline synchronization was never enabled for mailbox {mailbox}"
@@ -415,8 +422,10 @@ impl Service {
                     "offline synchronization is disabled for mailbox {mailbox}; enable it first"
                 )));
             }
+            // Archiving never writes to S3, so only the default repository
+            // can have become S3 since enabling (full check then: enable).
             if row.enabled {
-                Self::require_local_disk(&cat, mailbox)?;
+                Self::require_local_disk_repos(mailbox, [default_repo])?;
             }
             let eff = Self::effective(&cat, &row)?;
             (row, eff)

@@ -382,6 +382,19 @@ impl Catalog {
             .optional()?)
     }
 
+    /// A mailbox's default repository (one indexed lookup, unlike
+    /// [`Catalog::mailbox`] which counts the mailbox's messages).
+    pub fn default_repository(&self, address: &str) -> Result<super::RepositoryInfo> {
+        self.conn
+            .prepare_cached(
+                "SELECT r.name, r.kind, r.path FROM mailboxes b
+                 JOIN repositories r ON r.name = b.repo WHERE b.address = ?1",
+            )?
+            .query_row([address], super::repository_row)
+            .optional()?
+            .ok_or_else(|| crate::ArchiveError::NoMailbox(address.into()))
+    }
+
     // ---- jobs ----
 
     pub fn start_job(&self, kind: &str, mailbox: Option<&str>) -> Result<i64> {

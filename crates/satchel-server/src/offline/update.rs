@@ -227,7 +227,15 @@ pub fn execute(archive: &Archive, repo: &mut Repository, plan: &Plan) -> Result<
         let raw = archive.read(&c.id)?;
         writer.add(entry(&meta, raw)?).map_err(offline_error)?;
     }
-    repo.append_segment(writer).map_err(offline_error)
+    // A full reselection lets the repository count its live messages (an
+    // independent check of the catalog's live set); an incremental update
+    // passes the count so that it never opens the older segments.
+    if plan.full {
+        repo.append_segment(writer)
+    } else {
+        repo.append_segment_counted(writer, plan.messages)
+    }
+    .map_err(offline_error)
 }
 
 fn entry(meta: &MessageMeta, raw: Vec<u8>) -> Result<MessageEntry> {
