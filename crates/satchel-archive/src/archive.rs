@@ -67,8 +67,9 @@ impl Archive {
         std::fs::create_dir_all(root).at(root)?;
         let catalog = Catalog::open(&root.join("catalog.sqlite"))?;
         if catalog.repository(DEFAULT_REPOSITORY).is_err() {
-            let path = root.join("repositories").join(DEFAULT_REPOSITORY);
-            std::fs::create_dir_all(&path).at(&path)?;
+            let path = Path::new("repositories").join(DEFAULT_REPOSITORY);
+            let absolute = root.join(&path);
+            std::fs::create_dir_all(&absolute).at(&absolute)?;
             catalog.add_repository(DEFAULT_REPOSITORY, "disk", &path)?;
         }
         let (index, created) = SearchIndex::open(&root.join("index"))?;
@@ -91,6 +92,16 @@ impl Archive {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Repository folders inside the data folder are recorded relative to it, so
+    /// a data folder can be moved (or restored elsewhere) as a whole.
+    pub fn resolve(&self, repo_path: &Path) -> PathBuf {
+        if repo_path.is_relative() {
+            self.root.join(repo_path)
+        } else {
+            repo_path.to_path_buf()
+        }
     }
 
     /// The catalog, for the metadata operations that need nothing else.
@@ -192,7 +203,7 @@ impl Archive {
         let pack = if frames.is_empty() {
             None
         } else {
-            Some(store::write_pack(&repo.path, &frames)?)
+            Some(store::write_pack(&self.resolve(&repo.path), &frames)?)
         };
         {
             let mut cat = self.catalog()?;
@@ -308,12 +319,11 @@ impl Archive {
                 what: "message id",
                 why: format!("{id} is not archived"),
             })?;
-        let raw = store::read_blob(&loc.repo_path, &loc.pack, loc.span, loc.size).map_err(|e| {
-            ArchiveError::Damaged {
+        let raw = store::read_blob(&self.resolve(&loc.repo_path), &loc.pack, loc.span, loc.size)
+            .map_err(|e| ArchiveError::Damaged {
                 id: id.into(),
                 why: e.to_string(),
-            }
-        })?;
+            })?;
         if MessageId::of(&raw).as_str() != id {
             return Err(ArchiveError::Damaged {
                 id: id.into(),

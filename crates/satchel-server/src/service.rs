@@ -214,7 +214,7 @@ impl Service {
             .map(|r| api::Repository {
                 name: r.name,
                 kind: r.kind,
-                path: r.path.display().to_string(),
+                path: self.archive.resolve(&r.path).display().to_string(),
             })
             .collect())
     }
