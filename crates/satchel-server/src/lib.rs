@@ -3,6 +3,7 @@
 //! scheduler — calls the same `Service` functions, so they cannot disagree.
 
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod http;
 pub mod imap;
@@ -42,9 +43,12 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let scheduler = tokio::spawn(offline::schedule::run(service.clone()));
     let archive_scheduler = tokio::spawn(imap::schedule::run(service.clone()));
     let committer = tokio::spawn(commit_index_every_second(service.clone()));
-    let served = axum::serve(listener, http::router(service.clone()))
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let served = axum::serve(
+        listener,
+        http::router(service.clone()).merge(console::router(service.clone())),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await;
     scheduler.abort();
     archive_scheduler.abort();
     committer.abort();

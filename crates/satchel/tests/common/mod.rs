@@ -254,4 +254,5 @@ pub fn import_files(server: &Server, mailbox: &str, files: &[PathBuf]) {
     }
 }
 
+pub mod browser;
 pub mod proxy;

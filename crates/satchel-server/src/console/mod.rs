@@ -1,0 +1,328 @@
+//! The web console at `/`: sign-in with the API's users, Mailbox Manager,
+//! Status (offline archive), search and a sanitized message view.
+//!
+//! Plain HTML generated here, one embedded stylesheet, no JavaScript. Every
+//! page calls the same [`Service`] functions as the API and the CLI, so the
+//! console cannot disagree with them. Sessions live in memory (a restart signs
+//! everyone out); each carries a CSRF token that every changing form embeds
+//! and every POST checks (403 otherwise).
+
+mod admin;
+mod page;
+mod search;
+
+use crate::auth::{Credentials, random_secret};
+use crate::error::ServiceError;
+use crate::http::blocking;
+use crate::service::{Caller, Service};
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router, middleware};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub use page::escape;
+
+const COOKIE: &str = "satchel_session";
+const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
+const CSS: &str = include_str!("console.css");
+
+/// What every console page may fetch: itself, its stylesheet, inline images.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+#[derive(Clone)]
+pub struct Console {
+    service: Arc<Service>,
+    sessions: Arc<Mutex<HashMap<String, SessionEntry>>>,
+}
+
+struct SessionEntry {
+    user: String,
+    csrf: String,
+    expires: Instant,
+}
+
+/// The console's routes, to be merged into the service's router.
+pub fn router(service: Arc<Service>) -> Router {
+    let state = Console {
+        service,
+        sessions: Arc::default(),
+    };
+    Router::new()
+        .route("/", get(home))
+        .route("/console", get(home))
+        .route("/console/console.css", get(css))
+        .route("/console/login", get(login_page).post(login))
+        .route("/console/logout", post(logout))
+        .route("/console/search", get(search::search))
+        .route("/console/messages/{address}/{id}", get(search::message))
+        .route("/console/messages/{address}/{id}/raw", get(search::raw))
+        .route(
+            "/console/messages/{address}/{id}/attachments/{n}",
+            get(search::attachment),
+        )
+        .route(
+            "/console/mailboxes",
+            get(admin::mailboxes).post(admin::add_mailbox),
+        )
+        .route("/console/mailboxes/{address}", get(admin::properties))
+        .route(
+            "/console/mailboxes/{address}/repository",
+            post(admin::set_repository),
+        )
+        .route("/console/mailboxes/{address}/grants", post(admin::grant))
+        .route("/console/mailboxes/{address}/offline", post(admin::enable))
+        .route(
+            "/console/mailboxes/{address}/offline/disable",
+            post(admin::disable),
+        )
+        .route(
+            "/console/mailboxes/{address}/flush",
+            get(admin::flush_confirm).post(admin::flush),
+        )
+        .route("/console/status", get(admin::status))
+        .route("/console/status/schedule", post(admin::set_schedule))
+        .route("/console/status/defaults", post(admin::set_defaults))
+        .route("/console/status/sync", post(admin::sync_now))
+        .layer(middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+async fn security_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    r
+}
+
+/// A signed-in user: the caller (re-read from the catalog on every request, so
+/// a removed user or changed admin flag takes effect at once) and the CSRF
+/// token of the session.
+pub struct Session {
+    pub caller: Caller,
+    pub csrf: String,
+    token: String,
+}
+
+impl Session {
+    pub fn admin(&self) -> bool {
+        self.caller.user.admin
+    }
+
+    /// 403 unless the form carries this session's CSRF token.
+    pub fn check_csrf(&self, form: &HashMap<String, String>) -> Result<(), PageError> {
+        let given = form.get("csrf").map(String::as_str).unwrap_or("");
+        if constant_time_eq(given.as_bytes(), self.csrf.as_bytes()) {
+            Ok(())
+        } else {
+            Err(PageError(ServiceError::Forbidden(
+                "the form's security token is missing or stale: reload the page and try again"
+                    .into(),
+            )))
+        }
+    }
+
+    pub fn require_admin(&self) -> Result<(), PageError> {
+        self.caller.require_admin().map_err(PageError)
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+impl FromRequestParts<Console> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Console) -> Result<Self, Response> {
+        let to_login = || Redirect::to("/console/login").into_response();
+        let Some(token) = cookie_token(&parts.headers) else {
+            return Err(to_login());
+        };
+        let (user, csrf) = {
+            let mut map = state.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            map.retain(|_, s| s.expires > now);
+            match map.get(&token) {
+                Some(s) => (s.user.clone(), s.csrf.clone()),
+                None => return Err(to_login()),
+            }
+        };
+        let info = blocking(&state.service, move |s| {
+            Ok(s.archive().catalog()?.user(&user)?)
+        })
+        .await
+        .map_err(|e| PageError(e).into_response())?;
+        match info {
+            Some(user) => Ok(Session {
+                caller: Caller { user },
+                csrf,
+                token,
+            }),
+            None => Err(to_login()),
+        }
+    }
+}
+
+/// A service error shown as a console page with the error's status.
+pub struct PageError(pub ServiceError);
+
+impl From<ServiceError> for PageError {
+    fn from(e: ServiceError) -> Self {
+        PageError(e)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let status = self.0.status();
+        let title = match status {
+            StatusCode::FORBIDDEN => "Forbidden",
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::BAD_REQUEST => "Refused",
+            StatusCode::CONFLICT => "Conflict",
+            _ => "Error",
+        };
+        let body = format!(
+            "<main><h1>{} {}</h1><div class=\"error\">{}</div>\
+             <p><a href=\"/console/search\">Back to the console</a></p></main>",
+            status.as_u16(),
+            title,
+            escape(&self.0.to_string())
+        );
+        (status, Html(page::document(title, &body))).into_response()
+    }
+}
+
+pub type PageResult = Result<Response, PageError>;
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        CSS,
+    )
+        .into_response()
+}
+
+async fn home(State(st): State<Console>, parts: HeaderMap) -> Response {
+    let signed_in = cookie_token(&parts).is_some_and(|t| {
+        st.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&t)
+            .is_some_and(|s| s.expires > Instant::now())
+    });
+    if signed_in {
+        Redirect::to("/console/search").into_response()
+    } else {
+        Redirect::to("/console/login").into_response()
+    }
+}
+
+fn login_form(error: Option<&str>, user: &str) -> String {
+    let error = error
+        .map(|e| format!("<div class=\"error\">{}</div>", escape(e)))
+        .unwrap_or_default();
+    let body = format!(
+        "<main class=\"login\"><section class=\"card\"><h1>Satchel</h1>\
+         <p class=\"muted\">Sign in with your archive user name and password.</p>{error}\
+         <form method=\"post\" action=\"/console/login\">\
+         <label>User name<input type=\"text\" name=\"user\" id=\"user\" value=\"{}\" autocomplete=\"username\" required autofocus></label>\
+         <label>Password<input type=\"password\" name=\"password\" id=\"password\" autocomplete=\"current-password\" required></label>\
+         <button type=\"submit\" id=\"signin\">Sign in</button></form></section></main>",
+        escape(user)
+    );
+    page::document("Sign in", &body)
+}
+
+async fn login_page() -> Html<String> {
+    Html(login_form(None, ""))
+}
+
+async fn login(State(st): State<Console>, Form(form): Form<HashMap<String, String>>) -> Response {
+    let user = form.get("user").cloned().unwrap_or_default();
+    let password = form.get("password").cloned().unwrap_or_default();
+    let creds = Credentials::Basic {
+        user: user.clone(),
+        password,
+    };
+    match blocking(&st.service, move |s| s.authenticate(Some(creds))).await {
+        Ok(caller) => {
+            let token = random_secret();
+            let entry = SessionEntry {
+                user: caller.user.name.clone(),
+                csrf: random_secret(),
+                expires: Instant::now() + SESSION_LIFETIME,
+            };
+            st.sessions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(token.clone(), entry);
+            let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
+            let to = if caller.user.admin {
+                "/console/mailboxes"
+            } else {
+                "/console/search"
+            };
+            ([(header::SET_COOKIE, cookie)], Redirect::to(to)).into_response()
+        }
+        Err(e) => {
+            let status = match e {
+                ServiceError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+                ref other => other.status(),
+            };
+            (status, Html(login_form(Some(&e.to_string()), &user))).into_response()
+        }
+    }
+}
+
+async fn logout(
+    State(st): State<Console>,
+    session: Session,
+    Form(form): Form<HashMap<String, String>>,
+) -> PageResult {
+    session.check_csrf(&form)?;
+    st.sessions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&session.token);
+    let cookie = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        Redirect::to("/console/login"),
+    )
+        .into_response())
+}
