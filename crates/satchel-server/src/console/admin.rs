@@ -599,10 +599,7 @@ synchronization (Mailbox Manager → Properties → Enable).</td></tr>",
     }
     let mut job_rows = String::new();
     for j in &jobs {
-        let mut detail = j.detail.to_string();
-        if detail == "null" || detail == "{}" {
-            detail.clear();
-        }
+        let mut detail = job_detail(&j.detail);
         if detail.len() > 160 {
             let mut cut = 160;
             while !detail.is_char_boundary(cut) {
@@ -613,7 +610,7 @@ synchronization (Mailbox Manager → Properties → Enable).</td></tr>",
         }
         job_rows.push_str(&format!(
             "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td class=\"time\">{}</td><td class=\"time\">{}</td>\
-<td class=\"outcome {o}\">{o}</td><td><code>{}</code></td></tr>",
+<td class=\"outcome {o}\">{o}</td><td class=\"detail\">{}</td></tr>",
             j.id,
             escape(&j.kind),
             escape(j.mailbox.as_deref().unwrap_or("all")),
@@ -779,4 +776,23 @@ pub async fn sync_now(State(st): State<Console>, s: Session, Form(f): Form<Field
         move |svc, c| svc.offline_sync(c, mailbox.as_deref()),
     )
     .await
+}
+
+/// A job's detail as short `key value` pairs (what it did, not every field).
+fn job_detail(detail: &serde_json::Value) -> String {
+    match detail {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "mailbox" | "job" | "segment" | "epoch"))
+            .filter_map(|(k, v)| match v {
+                serde_json::Value::Null => None,
+                serde_json::Value::String(s) => Some(format!("{k} {s}")),
+                serde_json::Value::Object(_) | serde_json::Value::Array(_) => None,
+                other => Some(format!("{k} {other}")),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    }
 }
