@@ -385,3 +385,96 @@ fn console_in_chromium() {
         assert_eq!(r.status().as_u16(), 403, "{path}");
     }
 }
+
+#[test]
+fn console_refusals_repository_change_and_disable() {
+    let server = Server::start();
+    server.add_user(BOB, BOB_PASSWORD);
+    let second = tempfile::tempdir().expect("tempdir");
+    server.admin_ok(&["repo", "add", "cloud", "--s3", "s3://bucket/mail"]);
+    server.admin_ok(&[
+        "repo",
+        "add",
+        "second",
+        "--disk",
+        second.path().to_str().expect("utf8"),
+    ]);
+    let mut b = Browser::launch();
+    sign_in(&mut b, &server, "admin", ADMIN_PASSWORD);
+
+    // A mailbox on an S3 repository cannot be enabled: the reason names it.
+    b.fill("#address", "dave@example.com");
+    b.fill("#repo", "cloud");
+    b.click("#add");
+    assert!(b.url().contains("dave@example.com"), "{}", b.url());
+    b.click("#enable");
+    let err = b.text("#error");
+    assert!(err.contains("repository cloud"), "{err}");
+    assert_eq!(b.text("#offline-state"), "Disabled");
+    b.screenshot("10-enable-refused");
+
+    // An existing address is refused with the reason.
+    b.goto(&format!("{}/console/mailboxes", server.url));
+    b.fill("#address", "dave@example.com");
+    b.click("#add");
+    assert!(!b.text("#error").is_empty(), "{}", b.body_text());
+
+    // Change the default repository; enable, then disable.
+    b.fill("#address", "erin@example.com");
+    b.click("#add");
+    b.fill("#repo", "second");
+    b.click("#set-repo button");
+    assert!(b.text("#notice").contains("second"), "{}", b.body_text());
+    assert_eq!(
+        b.eval_str("document.querySelector('#repo').value"),
+        "second"
+    );
+    let shown = common::json(&server.admin_ok(&["mailbox", "show", "erin@example.com", "--json"]));
+    assert_eq!(shown["repo"], "second", "{shown}");
+    b.fill("#max_bytes", "5000000");
+    b.click("#enable");
+    assert_eq!(b.text("#offline-state"), "Enabled");
+    assert!(b.text("#max-source").contains("5000000 bytes"));
+    b.click("#disable button");
+    assert_eq!(b.text("#offline-state"), "Disabled");
+    b.goto(&format!("{}/console/mailboxes", server.url));
+    assert_eq!(
+        b.text("#mailboxes tr[data-mailbox=\"erin@example.com\"] .offline"),
+        "off"
+    );
+    b.click("#signout");
+
+    // A non-administrator with a valid session and CSRF token is still refused
+    // by the service's own check.
+    sign_in(&mut b, &server, BOB, BOB_PASSWORD);
+    let csrf = b.eval_str("document.querySelector('input[name=csrf]').value");
+    assert_eq!(csrf.len(), 64, "{csrf}");
+    let bob_cookie = format!(
+        "satchel_session={}",
+        b.cookie("satchel_session").expect("session")
+    );
+    let r = http()
+        .post(format!("{}/console/status/sync", server.url))
+        .header("Cookie", &bob_cookie)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}"))
+        .send()
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 403);
+    let r = http()
+        .post(format!("{}/console/mailboxes", server.url))
+        .header("Cookie", &bob_cookie)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}&address=eve%40example.com"))
+        .send()
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 403);
+    // Bob may search nothing yet: an empty search page, no admin navigation.
+    b.fill("#q", "anything");
+    b.click("#go");
+    assert!(
+        b.text("#hit-count").starts_with("0 results"),
+        "{}",
+        b.body_text()
+    );
+}
