@@ -3,8 +3,10 @@
 //! laptop client use. The service and the laptop never depend on each other; both
 //! depend on this.
 
+pub mod archive;
 pub mod client;
 pub mod types;
 
+pub use archive::*;
 pub use client::{ApiError, Auth, Client};
 pub use types::*;

@@ -11,10 +11,12 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+mod imap;
 mod offline;
+pub use imap::ArchiveSchedule;
 pub use offline::{Job, OfflineCandidate, OfflineCommit, OfflineRow, OfflineState};
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA_V1: &str = r#"
 CREATE TABLE users(
@@ -189,6 +191,10 @@ impl Catalog {
             // One transaction: a crash mid-migration leaves version 1 intact.
             self.conn
                 .execute_batch(&format!("BEGIN;\n{}\nCOMMIT;", offline::SCHEMA_V2))?;
+        }
+        if version < 3 {
+            self.conn
+                .execute_batch(&format!("BEGIN;\n{}\nCOMMIT;", imap::SCHEMA_V3))?;
         }
         Ok(())
     }

@@ -19,6 +19,9 @@ pub enum ServiceError {
     Conflict(String),
     #[error("{0}")]
     Internal(String),
+    /// An upstream server (the mailbox's IMAP server) refused or failed.
+    #[error("{0}")]
+    BadGateway(String),
 }
 
 impl From<ArchiveError> for ServiceError {
@@ -55,6 +58,7 @@ impl ServiceError {
             ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ServiceError::Conflict(_) => StatusCode::CONFLICT,
             ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ServiceError::BadGateway(_) => StatusCode::BAD_GATEWAY,
         }
     }
 }

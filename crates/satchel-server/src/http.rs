@@ -43,6 +43,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/api/v1/mailboxes/{address}/messages/{id}", get(message))
         .route("/api/v1/search", get(search))
         .merge(offline::routes())
+        .merge(crate::imap::http::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(service)
 }

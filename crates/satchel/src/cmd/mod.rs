@@ -2,6 +2,7 @@
 //! environment variables.
 
 mod admin;
+mod archive;
 mod import;
 mod laptop;
 mod offline;
@@ -74,6 +75,8 @@ pub enum Command {
     Mailbox(admin::MailboxCmd),
     /// Import mbox files, Maildir folders and .eml files into a mailbox's archive.
     Import(import::ImportArgs),
+    /// Archive mail from a mailbox's IMAP server, leaving stubs with message links.
+    Archive(archive::ArchiveArgs),
     /// Search the archive (the mailboxes you may search).
     Search(read::SearchArgs),
     /// Print an archived message's original bytes.
@@ -100,6 +103,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Repo(c) => admin::repo(c).await,
         Command::Mailbox(c) => admin::mailbox(c).await,
         Command::Import(a) => import::run(a).await,
+        Command::Archive(a) => archive::run(a).await,
         Command::Search(a) => read::search(a).await,
         Command::Get(a) => read::get(a).await,
         Command::Offline(c) => offline::run(c).await,
