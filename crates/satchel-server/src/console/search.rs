@@ -115,18 +115,23 @@ placeholder=\"words, from:bob, subject:report, after:2024-01-01\"></label>\
 /// Cleans untrusted HTML: no scripts, styles, event handlers, forms, frames
 /// or remote images (only inline `data:image/` sources survive).
 pub fn sanitize_html(html: &str) -> String {
-    let schemes: HashSet<&str> = ["http", "https", "mailto"].into_iter().collect();
+    // `data:` passes the scheme check only for inline images (filtered below).
+    let schemes: HashSet<&str> = ["http", "https", "mailto", "data"].into_iter().collect();
     ammonia::Builder::default()
         .url_schemes(schemes)
         .link_rel(Some("noopener noreferrer nofollow"))
         .url_relative(ammonia::UrlRelative::Deny)
         .attribute_filter(|element, attribute, value| {
+            let inline = value
+                .get(..5)
+                .is_some_and(|p| p.eq_ignore_ascii_case("data:"));
             if element == "img" && attribute == "src" {
-                if value.starts_with("data:image/") {
-                    Some(Cow::Borrowed(value))
-                } else {
-                    None
-                }
+                // Only inline images: a remote image is a tracking beacon.
+                value
+                    .starts_with("data:image/")
+                    .then_some(Cow::Borrowed(value))
+            } else if inline {
+                None
             } else {
                 Some(Cow::Borrowed(value))
             }
@@ -313,4 +318,40 @@ pub async fn attachment(
         part.contents().to_vec(),
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitize_html;
+
+    #[test]
+    fn scripts_handlers_and_remote_images_are_removed() {
+        let out = sanitize_html(
+            "<p onclick=\"x()\">hi</p><script>alert(1)</script>\
+             <img src=\"x\" onerror=\"alert(2)\"><img src=\"https://t.example/p.gif\">\
+             <img src=\"data:image/png;base64,iVBORw0KGgo=\"><a href=\"javascript:alert(3)\">j</a>\
+             <a href=\"data:text/html,x\">d</a><a href=\"https://example.org/\">ok</a><style>body{display:none}</style>\
+             <iframe src=\"https://example.org/\"></iframe><form action=\"/x\"><input></form>",
+        );
+        for bad in [
+            "<script",
+            "onclick",
+            "onerror",
+            "alert",
+            "t.example",
+            "javascript:",
+            "<style",
+            "display:none",
+            "<iframe",
+            "<form",
+            "<input",
+            "src=\"x\"",
+            "data:text",
+        ] {
+            assert!(!out.contains(bad), "{bad} survived: {out}");
+        }
+        assert!(out.contains("data:image/png;base64"), "{out}");
+        assert!(out.contains("href=\"https://example.org/\""), "{out}");
+        assert!(out.contains("noopener"), "{out}");
+    }
 }
