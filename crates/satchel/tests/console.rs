@@ -72,7 +72,8 @@ const HOSTILE: &str = "<h1 id=\"greeting\">Quarterly figures</h1>\
 <p>Numbers inside.</p>\
 <script>document.title = 'PWNED-BY-SCRIPT'; document.body.setAttribute('data-pwned', 'script');</script>\
 <img id=\"trap\" src=\"x\" onerror=\"document.title = 'PWNED-BY-ONERROR'; document.body.setAttribute('data-pwned', 'onerror')\">\
-<img id=\"beacon\" src=\"http://127.0.0.1:9/beacon.png\">\
+<img id=\"beacon\" src=\"http://127.0.0.1:BEACON/beacon.png\">\
+<img alt=\"inline\" src=\"data:image/gif;base64,R0lGODlhAQABAAAAACw=\">\
 <a href=\"javascript:document.title='PWNED-BY-LINK'\" id=\"jslink\">click</a>\
 <p onmouseover=\"document.title='PWNED-BY-HOVER'\">hover</p>";
 
@@ -113,6 +114,10 @@ fn console_in_chromium() {
     );
     assert!(b.text("#notice").contains("added"), "{}", b.body_text());
 
+    // A remote image must never be fetched: nothing may connect here.
+    let beacon = std::net::TcpListener::bind("127.0.0.1:0").expect("beacon");
+    beacon.set_nonblocking(true).expect("nonblocking");
+    let beacon_port = beacon.local_addr().expect("addr").port();
     let mail = tempfile::tempdir().expect("tempdir");
     let first: Vec<String> = (0..3)
         .map(|i| {
@@ -121,7 +126,10 @@ fn console_in_chromium() {
                 &format!("<p>report body {i}</p>"),
             )
         })
-        .chain([eml("Quarterly figures", HOSTILE)])
+        .chain([eml(
+            "Quarterly figures",
+            &HOSTILE.replace("BEACON", &beacon_port.to_string()),
+        )])
         .collect();
     let ids = import(&server, &mail.path().join("one"), &first);
     let hostile_id = ids[3].clone();
@@ -306,6 +314,14 @@ fn console_in_chromium() {
     assert!(!b.exists("#mailbody [onerror]"));
     assert!(!b.exists("#mailbody [onmouseover]"));
     assert!(!b.exists("#mailbody img[src^=\"http\"]"));
+    assert!(
+        b.exists("#mailbody img[src^=\"data:image/gif\"]"),
+        "inline image kept"
+    );
+    assert!(
+        beacon.accept().is_err(),
+        "the browser fetched the remote image"
+    );
     assert!(!b.exists("#mailbody img[src=\"x\"]"));
     assert!(!b.exists("#mailbody a[href^=\"javascript\"]"));
     assert!(b.text("#attachments").contains("notes.txt"));
