@@ -22,11 +22,13 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::IncomingStream;
 use satchel_api::ApiError;
 use satchel_offline::{Manifest, MessageId, ReplicaIndex};
 use tokio::sync::Notify;
@@ -128,9 +130,11 @@ pub async fn run(home: Home, options: AgentOptions) -> Result<()> {
             same_user_only,
         ))
         .with_state(agent);
+    // No Nagle delay on small responses; the peer's owner is looked up once
+    // per connection (see `AgentListener`).
     axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        AgentListener(listener),
+        app.into_make_service_with_connect_info::<Peer>(),
     )
     .await
     .map_err(|e| Error::io("agent", e))
@@ -495,14 +499,61 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// The client of a connection: the uid owning its socket (Linux), looked
+/// up once when the connection is accepted.
+#[derive(Clone, Debug)]
+struct Peer {
+    uid: Option<u32>,
+}
+
+/// The agent's listener: TCP with TCP_NODELAY (small pages, no Nagle
+/// delay) that identifies each client's owner at accept time.
+struct AgentListener(tokio::net::TcpListener);
+
+impl axum::serve::Listener for AgentListener {
+    type Io = tokio::net::TcpStream;
+    type Addr = Peer;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.0.accept().await {
+                Ok((stream, addr)) => {
+                    let _ = stream.set_nodelay(true);
+                    return (
+                        stream,
+                        Peer {
+                            uid: peer_uid(addr),
+                        },
+                    );
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, retry.
+                    tracing::warn!("accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr().map(|_| Peer { uid: own_uid() })
+    }
+}
+
+impl Connected<IncomingStream<'_, AgentListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, AgentListener>) -> Self {
+        stream.remote_addr().clone()
+    }
+}
+
 /// Refuses connections from other local users' processes (Linux).
 async fn same_user_only(
     State(agent): State<Arc<Agent>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
     req: Request,
     next: Next,
 ) -> Response {
-    if let (Some(me), Some(them)) = (agent.uid, peer_uid(peer))
+    if let (Some(me), Some(them)) = (agent.uid, peer.uid)
         && me != them
         && me != 0
     {

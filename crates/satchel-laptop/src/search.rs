@@ -8,7 +8,7 @@ use std::path::Path;
 
 use mail_parser::{Address, MessageParser, MimeHeaders};
 use satchel_api::{SearchHit, SearchResults};
-use satchel_offline::{MessageId, ReplicaIndex};
+use satchel_offline::{MessageId, ReplicaIndex, Segment};
 use serde::{Deserialize, Serialize};
 use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, TermQuery};
@@ -129,7 +129,12 @@ impl LocalIndex {
 
     /// Makes the index of `mailbox` match its local copy: adds the messages
     /// not indexed yet, removes those no longer live.
-    pub fn update_mailbox(&self, mailbox: &str, replica: &ReplicaIndex) -> Result<IndexUpdate> {
+    pub fn update_mailbox(
+        &self,
+        mailbox: &str,
+        dir: &Path,
+        replica: &ReplicaIndex,
+    ) -> Result<IndexUpdate> {
         let started = std::time::Instant::now();
         let f = self.fields;
         let indexed = self.indexed_ids(mailbox)?;
@@ -152,67 +157,100 @@ impl LocalIndex {
             writer.delete_term(Term::from_field_text(f.key, &LocalIndex::key(mailbox, id)));
             update.removed += 1;
         }
+        // Read the new messages segment by segment, one decompression per
+        // block (reading them one by one by id would decompress each block
+        // again for every message in it).
+        let mut wanted: HashSet<MessageId> = to_add.into_iter().copied().collect();
         let parser = MessageParser::default();
-        for id in to_add {
-            let raw = match replica.read(id) {
-                Ok(r) => r,
+        let mut failed: Option<tantivy::TantivyError> = None;
+        for s in &replica.manifest().segments {
+            if wanted.is_empty() {
+                break;
+            }
+            let path = satchel_offline::segment_path(dir, &s.name);
+            let segment = match Segment::open(&path) {
+                Ok(seg) => seg,
                 Err(e) => {
-                    // Damaged: not indexed (and never served); the next sync repairs it.
-                    tracing::warn!(%mailbox, "not indexing {id}: {e}");
+                    tracing::warn!(%mailbox, "not indexing segment {}: {e}", s.name);
                     continue;
                 }
             };
-            let entry = replica.get(id);
-            let hex = id.to_hex();
-            let mut doc = TantivyDocument::default();
-            doc.add_text(f.key, LocalIndex::key(mailbox, &hex));
-            doc.add_text(f.id, &hex);
-            doc.add_text(f.mailbox, mailbox);
-            doc.add_u64(f.size, raw.len() as u64);
-            if let Some(e) = entry {
-                doc.add_i64(f.date, e.date);
-            }
-            match parser.parse(&raw) {
-                Some(msg) => {
-                    doc.add_text(f.subject, msg.subject().unwrap_or_default());
-                    doc.add_text(f.from, addresses(msg.from()));
-                    let mut to = addresses(msg.to());
-                    to.push(' ');
-                    to.push_str(&addresses(msg.cc()));
-                    doc.add_text(f.to, to);
-                    let mut body = String::new();
-                    let mut i = 0;
-                    while let Some(t) = msg.body_text(i) {
-                        body.push_str(&t);
-                        body.push('\n');
-                        i += 1;
-                    }
-                    doc.add_text(f.body, body);
-                    for a in msg.attachments() {
-                        if let Some(name) = a.attachment_name() {
-                            doc.add_text(f.attachment, name);
-                        }
-                    }
+            let walked = segment.for_each_message(|entry, raw| {
+                if failed.is_some() || !wanted.contains(&entry.id) {
+                    return Ok(());
                 }
-                None => {
-                    if let Some(e) = entry {
-                        doc.add_text(f.subject, &e.subject);
-                        doc.add_text(f.from, &e.from);
-                    }
+                // The live copy of this id may be in a later segment, but
+                // the bytes are the same (the id is their hash).
+                wanted.remove(&entry.id);
+                let doc = self.document(&parser, mailbox, entry, &raw);
+                let key = LocalIndex::key(mailbox, &entry.id.to_hex());
+                writer.delete_term(Term::from_field_text(f.key, &key));
+                match writer.add_document(doc) {
+                    Ok(_) => update.added += 1,
+                    Err(e) => failed = Some(e),
                 }
+                Ok(())
+            });
+            if let Err(e) = walked {
+                // Damaged: not indexed (and never served); the next sync repairs it.
+                tracing::warn!(%mailbox, "indexing stopped in segment {}: {e}", s.name);
             }
-            writer.delete_term(Term::from_field_text(
-                f.key,
-                &LocalIndex::key(mailbox, &hex),
-            ));
-            writer.add_document(doc)?;
-            update.added += 1;
+        }
+        if let Some(e) = failed {
+            return Err(e.into());
         }
         writer.commit()?;
         writer.wait_merging_threads()?;
         self.reader.reload()?;
         update.seconds = started.elapsed().as_secs_f64();
         Ok(update)
+    }
+
+    /// The document of one message (parsed for subject, addresses, body text
+    /// and attachment names; the segment's listing headers if unparsable).
+    fn document(
+        &self,
+        parser: &MessageParser,
+        mailbox: &str,
+        entry: &satchel_offline::Entry,
+        raw: &[u8],
+    ) -> TantivyDocument {
+        let f = self.fields;
+        let hex = entry.id.to_hex();
+        let mut doc = TantivyDocument::default();
+        doc.add_text(f.key, LocalIndex::key(mailbox, &hex));
+        doc.add_text(f.id, &hex);
+        doc.add_text(f.mailbox, mailbox);
+        doc.add_u64(f.size, raw.len() as u64);
+        doc.add_i64(f.date, entry.date);
+        match parser.parse(raw) {
+            Some(msg) => {
+                doc.add_text(f.subject, msg.subject().unwrap_or_default());
+                doc.add_text(f.from, addresses(msg.from()));
+                let mut to = addresses(msg.to());
+                to.push(' ');
+                to.push_str(&addresses(msg.cc()));
+                doc.add_text(f.to, to);
+                let mut body = String::new();
+                let mut i = 0;
+                while let Some(t) = msg.body_text(i) {
+                    body.push_str(&t);
+                    body.push('\n');
+                    i += 1;
+                }
+                doc.add_text(f.body, body);
+                for a in msg.attachments() {
+                    if let Some(name) = a.attachment_name() {
+                        doc.add_text(f.attachment, name);
+                    }
+                }
+            }
+            None => {
+                doc.add_text(f.subject, &entry.subject);
+                doc.add_text(f.from, &entry.from);
+            }
+        }
+        doc
     }
 
     /// Forgets every message of `mailbox` (its local copy was removed).

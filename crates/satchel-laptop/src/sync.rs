@@ -164,7 +164,7 @@ async fn sync_locked(
     for r in &report.mailboxes {
         let replica = Replica::new(home.replica_dir(&r.mailbox), &r.mailbox);
         match replica.open() {
-            Ok(reader) => match index.update_mailbox(&r.mailbox, &reader) {
+            Ok(reader) => match index.update_mailbox(&r.mailbox, replica.dir(), &reader) {
                 Ok(u) => report.index.add(&u),
                 Err(e) => report.errors.push(MailboxError {
                     mailbox: r.mailbox.clone(),

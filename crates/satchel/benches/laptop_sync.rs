@@ -100,7 +100,11 @@ fn main() {
     let mut server = Server::start();
     server.admin_ok(&["mailbox", "add", MB]);
     let t = Instant::now();
-    import_files(&server, MB, &files);
+    server.admin_ok(&[
+        "import",
+        MB,
+        corpus().join("maildir").to_str().expect("utf8"),
+    ]);
     println!("service: import {:.1} s", t.elapsed().as_secs_f64());
     server.add_user("bench", "bench-password");
     server.admin_ok(&["mailbox", "grant", MB, "bench"]);

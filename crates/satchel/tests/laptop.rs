@@ -214,6 +214,35 @@ fn two_users_two_homes_and_offline_open_and_search() {
     let dave = tmp.path().join("home-dave");
     setup_home(&server.url, "carol", "carol-password", &carol);
     setup_home(&server.url, "dave", "dave-password", &dave);
+    // One home per user: Dave cannot take over Carol's home by accident.
+    let mut takeover = laptop(&carol);
+    takeover.args([
+        "setup",
+        "--server",
+        &server.url,
+        "--user",
+        "dave",
+        "--password-stdin",
+    ]);
+    let child = takeover
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    {
+        use std::io::Write;
+        let mut child = child;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"dave-password\n")
+            .expect("write");
+        let out = child.wait_with_output().expect("wait");
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("already set up for user carol"));
+    }
     let c = sync(&carol);
     let d = sync(&dave);
     assert_eq!(c["mailboxes"].as_array().map(Vec::len), Some(1), "{c}");
