@@ -187,6 +187,15 @@ impl Client {
         self.json(self.request(Method::PUT, &path)).await
     }
 
+    pub async fn revoke(&self, address: &str, user: &str) -> Result<Mailbox, ApiError> {
+        let path = format!(
+            "/api/v1/mailboxes/{}/grants/{}",
+            segment(address),
+            segment(user)
+        );
+        self.json(self.request(Method::DELETE, &path)).await
+    }
+
     /// Uploads a batch of messages as `multipart/form-data`, one part per message.
     pub async fn import(
         &self,

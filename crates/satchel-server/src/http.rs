@@ -38,7 +38,10 @@ pub fn router(service: Arc<Service>) -> Router {
             "/api/v1/mailboxes/{address}/repository",
             put(set_repository),
         )
-        .route("/api/v1/mailboxes/{address}/grants/{user}", put(grant))
+        .route(
+            "/api/v1/mailboxes/{address}/grants/{user}",
+            put(grant).delete(revoke),
+        )
         .route("/api/v1/mailboxes/{address}/messages", post(import))
         .route("/api/v1/mailboxes/{address}/messages/{id}", get(message))
         .route("/api/v1/search", get(search))
@@ -159,6 +162,16 @@ async fn set_repository(
     Json(body): Json<api::SetRepository>,
 ) -> Result<Json<api::Mailbox>> {
     blocking(&s, move |s| s.set_repository(&c, &address, &body.repo))
+        .await
+        .map(Json)
+}
+
+async fn revoke(
+    State(s): State<AppState>,
+    Authenticated(c): Authenticated,
+    Path((address, user)): Path<(String, String)>,
+) -> Result<Json<api::Mailbox>> {
+    blocking(&s, move |s| s.revoke(&c, &address, &user))
         .await
         .map(Json)
 }

@@ -287,6 +287,16 @@ impl Service {
         Ok(mailbox_view(cat.mailbox(address)?))
     }
 
+    /// Withdraws USER's right to search ADDRESS; laptops drop their copy at the
+    /// next sync because the repository is no longer offered to them.
+    pub fn revoke(&self, caller: &Caller, address: &str, user: &str) -> Result<api::Mailbox> {
+        caller.require_admin()?;
+        let cat = self.archive.catalog()?;
+        cat.mailbox(address)?;
+        cat.revoke(address, user)?;
+        Ok(mailbox_view(cat.mailbox(address)?))
+    }
+
     pub fn import(
         &self,
         caller: &Caller,

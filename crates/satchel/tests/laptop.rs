@@ -638,3 +638,35 @@ fn install_handler_registers_the_satchel_scheme() {
         );
     }
 }
+
+#[test]
+fn withdrawn_access_removes_the_local_copy() {
+    let server = Server::start();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    server.admin_ok(&["mailbox", "add", MB]);
+    let msg = write_eml(
+        tmp.path(),
+        "numbat.eml",
+        &message("numbat-report", "numbat numbers"),
+    );
+    server.admin_ok(&["import", MB, msg.to_str().expect("utf8")]);
+    server.add_user("carol", "carol-password");
+    server.admin_ok(&["mailbox", "grant", MB, "carol"]);
+    server.admin_ok(&["offline", "enable", MB]);
+    server.admin_ok(&["offline", "sync-now"]);
+    let home = tmp.path().join("home");
+    setup_home(&server.url, "carol", "carol-password", &home);
+    sync(&home);
+    let replica = home.join("replicas").join(MB);
+    assert!(replica.join("manifest.json").exists(), "copied first");
+
+    server.admin_ok(&["mailbox", "revoke", MB, "carol"]);
+    let report = sync(&home);
+    assert!(
+        !replica.exists(),
+        "the copy is gone once access is withdrawn: {report}"
+    );
+    let id = sha256_hex(&std::fs::read(&msg).expect("read"));
+    let out = run(laptop(&home).args(["open", &format!("satchel://{MB}/{id}")]));
+    assert!(!out.status.success(), "nothing left to open");
+}

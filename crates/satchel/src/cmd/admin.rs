@@ -96,6 +96,13 @@ pub enum MailboxCmd {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Withdraw USER's right to search ADDRESS.
+    Revoke {
+        address: String,
+        user: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
 }
 
 pub async fn user(cmd: UserCmd) -> Result<ExitCode> {
@@ -240,6 +247,14 @@ pub async fn mailbox(cmd: MailboxCmd) -> Result<ExitCode> {
             remote,
         } => {
             let mb = remote.client()?.grant(&address, &user).await?;
+            show(&mb, remote.json)?;
+        }
+        MailboxCmd::Revoke {
+            address,
+            user,
+            remote,
+        } => {
+            let mb = remote.client()?.revoke(&address, &user).await?;
             show(&mb, remote.json)?;
         }
     }
