@@ -255,4 +255,5 @@ pub fn import_files(server: &Server, mailbox: &str, files: &[PathBuf]) {
 }
 
 pub mod browser;
+pub mod dovecot;
 pub mod proxy;
