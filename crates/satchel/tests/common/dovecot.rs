@@ -199,15 +199,34 @@ service anvil {{
     pub fn kill(&self) {
         if let Some(pid) = self.master_pid() {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline && TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-            {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            // Children notice the master is gone; give them a moment.
-            std::thread::sleep(Duration::from_millis(300));
-            let _ = std::fs::remove_file(self.dir.path().join("run/master.pid"));
         }
+        // An imap process serving a connection outlives its master until its
+        // client goes: kill this instance's processes (their titles start with
+        // the instance name), so a connection in use drops like a crash.
+        for pid in self.instance_pids() {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = std::fs::remove_file(self.dir.path().join("run/master.pid"));
+    }
+
+    /// The processes of this instance (process titles `satchel-test-PORT/...`).
+    fn instance_pids(&self) -> Vec<u32> {
+        let prefix = format!("dovecot-satchel-test-{}/", self.port);
+        let mut pids = Vec::new();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).starts_with(&prefix) {
+                pids.push(pid);
+            }
+        }
+        pids
     }
 
     /// Starts it again on the same port and mail.
