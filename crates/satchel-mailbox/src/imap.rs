@@ -155,6 +155,14 @@ impl Fetched {
     }
 }
 
+/// A message to APPEND: bytes, flags and INTERNALDATE.
+#[derive(Clone, Debug)]
+pub struct Appendable {
+    pub flags: Vec<String>,
+    pub internal_date: Option<DateTime<FixedOffset>>,
+    pub raw: Vec<u8>,
+}
+
 /// A selected folder.
 #[derive(Clone, Debug)]
 pub struct Selected {
@@ -535,6 +543,81 @@ impl Imap {
                 .append(folder, Some(&flags), date.as_deref(), raw),
         )
         .await
+    }
+
+    /// APPENDs several messages in one command (MULTIAPPEND, RFC 3502, with
+    /// LITERAL+ literals): all or none are added, and the server commits them
+    /// together — Dovecot takes ~2.5 ms per message this way against ~13 ms for
+    /// one APPEND each. Falls back to one APPEND per message without them.
+    pub async fn append_many(&mut self, folder: &str, msgs: &[Appendable]) -> Result<()> {
+        if msgs.is_empty() {
+            return Ok(());
+        }
+        if !(self.has_capability("MULTIAPPEND") && self.has_capability("LITERAL+")) {
+            for m in msgs {
+                self.append(folder, &m.flags, m.internal_date.as_ref(), &m.raw)
+                    .await?;
+            }
+            return Ok(());
+        }
+        let part = |m: &Appendable| {
+            let date = m
+                .internal_date
+                .as_ref()
+                .map(|d| format!(" {}", imap_datetime(d)))
+                .unwrap_or_default();
+            format!("({}){date} {{{}+}}", m.flags.join(" "), m.raw.len())
+        };
+        let first = format!("APPEND {} {}", quote(folder)?, part(&msgs[0]));
+        let mut rest: Vec<u8> = Vec::with_capacity(msgs.iter().map(|m| m.raw.len() + 64).sum());
+        rest.extend_from_slice(&msgs[0].raw);
+        for m in &msgs[1..] {
+            rest.push(b' ');
+            rest.extend_from_slice(part(m).as_bytes());
+            rest.extend_from_slice(b"\r\n");
+            rest.extend_from_slice(&m.raw);
+        }
+        rest.extend_from_slice(b"\r\n");
+        let server = self.server.clone();
+        let what = format!("APPEND of {} stubs to {folder:?}", msgs.len());
+        let session = &mut self.session;
+        let outcome = tokio::time::timeout(COMMAND_DEADLINE, async {
+            use tokio::io::AsyncWriteExt;
+            let id = session.run_command(&first).await?;
+            let w = session.get_mut();
+            w.write_all(&rest).await?;
+            w.flush().await?;
+            loop {
+                let Some(resp) = session.read_response().await? else {
+                    return Err(async_imap::error::Error::ConnectionLost);
+                };
+                if let async_imap::imap_proto::Response::Done {
+                    tag,
+                    status,
+                    outcome,
+                } = resp.parsed()
+                    && *tag == id
+                {
+                    let info = outcome.information.as_deref().unwrap_or("").to_string();
+                    return match status {
+                        async_imap::imap_proto::Status::Ok => Ok(()),
+                        async_imap::imap_proto::Status::Bad => {
+                            Err(async_imap::error::Error::Bad(info))
+                        }
+                        _ => Err(async_imap::error::Error::No(info)),
+                    };
+                }
+            }
+        })
+        .await;
+        match outcome {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(imap_error(&what, &server, e)),
+            Err(_) => Err(RunError::Imap(format!(
+                "IMAP server {server} did not answer {what} within {} s",
+                COMMAND_DEADLINE.as_secs()
+            ))),
+        }
     }
 
     /// Marks exactly these UIDs \Deleted and expunges exactly them (UIDPLUS

@@ -22,7 +22,7 @@
 //! `tokio::task::block_in_place`, so a run needs the multi-threaded runtime.
 
 use crate::error::{Result, RunError};
-use crate::imap::{Fetched, Imap, ImapUrl, imap_date};
+use crate::imap::{Appendable, Fetched, Imap, ImapUrl, imap_date};
 use crate::stub::{self, STUB_HEADER};
 use satchel_api::{ArchiveFolderSummary, ArchivePolicy, ArchiveRunFailure, ArchiveRunSummary};
 use satchel_archive::{Archive, BatchItem, ItemStatus};
@@ -461,8 +461,9 @@ async fn archive_batch(
     if !stub || ready.is_empty() {
         return Ok(());
     }
-    // Verify, stub, expunge.
+    // Verify, stub (one MULTIAPPEND for the batch), expunge.
     let mut expunge = Vec::new();
+    let mut stubs = Vec::new();
     for (c, id, raw) in ready {
         let verified = blocking(|| archive.read(&id));
         match verified {
@@ -488,22 +489,31 @@ async fn archive_batch(
                 continue;
             }
         }
-        if !stubbed_ids.contains(&id) {
-            let stub_bytes = stub::build_stub(address, &id, &raw);
-            let flags: Vec<String> = c
-                .flags
-                .iter()
-                .filter(|f| !f.eq_ignore_ascii_case("\\Deleted"))
-                .cloned()
-                .collect();
-            imap.append(folder, &flags, c.internal_date.as_ref(), &stub_bytes)
-                .await?;
-            stubbed_ids.insert(id.clone());
-            summary.stubbed += 1;
-            summary.folders[fi].stubbed += 1;
+        if stubbed_ids.insert(id.clone()) {
+            stubs.push(Appendable {
+                flags: c
+                    .flags
+                    .iter()
+                    .filter(|f| !f.eq_ignore_ascii_case("\\Deleted"))
+                    .cloned()
+                    .collect(),
+                internal_date: c.internal_date,
+                raw: stub::build_stub(address, &id, &raw),
+            });
         }
         expunge.push(c.uid);
     }
+    if let Err(e) = imap.append_many(folder, &stubs).await {
+        // None of them was added (MULTIAPPEND is all or nothing).
+        for s in &stubs {
+            if let Some(id) = stub::stub_id(&s.raw) {
+                stubbed_ids.remove(&id);
+            }
+        }
+        return Err(e);
+    }
+    summary.stubbed += stubs.len() as u64;
+    summary.folders[fi].stubbed += stubs.len() as u64;
     imap.expunge_uids(&expunge).await?;
     forget(archive, address, folder, &expunge)?;
     summary.expunged += expunge.len() as u64;
