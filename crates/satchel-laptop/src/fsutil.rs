@@ -84,26 +84,9 @@ pub fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
-/// Unix seconds as RFC 3339 UTC, e.g. `2026-05-01T06:00:03Z`.
-pub fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
+/// Unix seconds as RFC 3339 UTC, e.g. `2026-05-01T06:00:03Z` (the offline
+/// format's own formatter, so manifests and status read alike).
+pub use satchel_offline::rfc3339;
 
 /// Percent-encodes a mailbox address into one safe file name: only
 /// `[A-Za-z0-9@_+-]` and non-leading dots stay, so no name is `.`, `..`,

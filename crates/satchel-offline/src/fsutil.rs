@@ -79,8 +79,9 @@ pub(crate) fn now_rfc3339() -> String {
     rfc3339(secs)
 }
 
-/// Formats Unix seconds as RFC 3339 UTC (civil-from-days, H. Hinnant).
-pub(crate) fn rfc3339(secs: i64) -> String {
+/// Formats Unix seconds as RFC 3339 UTC (civil-from-days, H. Hinnant). Public
+/// because manifests and the laptop's status both speak this format: one copy.
+pub fn rfc3339(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let z = days + 719_468;

@@ -17,6 +17,7 @@
 
 pub mod error;
 mod fsutil;
+pub use fsutil::rfc3339;
 pub mod manifest;
 pub mod protocol;
 pub mod repository;
