@@ -27,3 +27,16 @@ pub fn bytes(n: u64) -> String {
         format!("{v:.1} {}", UNITS[unit])
     }
 }
+
+/// Search hits as `satchel search` and `satchel laptop search` both print them.
+pub fn hits(out: &mut impl std::io::Write, hits: &[satchel_api::SearchHit]) -> std::io::Result<()> {
+    for h in hits {
+        writeln!(out, "{}  {}  {}", h.id, date(h.date), h.mailboxes.join(","))?;
+        writeln!(out, "    From: {}", h.from)?;
+        writeln!(out, "    Subject: {}", h.subject)?;
+        if !h.snippet.is_empty() {
+            writeln!(out, "    {}", h.snippet)?;
+        }
+    }
+    Ok(())
+}

@@ -175,20 +175,7 @@ pub async fn run(a: LaptopArgs) -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let mut out = std::io::stdout().lock();
-            for h in &results.hits {
-                writeln!(
-                    out,
-                    "{}  {}  {}",
-                    h.id,
-                    output::date(h.date),
-                    h.mailboxes.join(",")
-                )?;
-                writeln!(out, "    From: {}", h.from)?;
-                writeln!(out, "    Subject: {}", h.subject)?;
-                if !h.snippet.is_empty() {
-                    writeln!(out, "    {}", h.snippet)?;
-                }
-            }
+            output::hits(&mut out, &results.hits)?;
             writeln!(
                 out,
                 "{} result(s) {}",
