@@ -24,6 +24,10 @@ pub enum ArchiveError {
     NoUser(String),
     #[error("already exists: {0}")]
     Exists(String),
+    /// A search named a mailbox (`mailbox:ADDRESS`) outside the caller's
+    /// searchable ones; said the same way whether or not it exists.
+    #[error("may not search mailbox {0}")]
+    NotSearchable(String),
     #[error("message {id} is not in mailbox {mailbox}")]
     NotInMailbox { mailbox: String, id: String },
     #[error("invalid {what}: {why}")]

@@ -7,11 +7,15 @@
 use crate::error::{ArchiveError, Result};
 use crate::message::MessageSummary;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Mutex;
 use tantivy::collector::TopDocs;
-use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermSetQuery};
+use tantivy::query::{
+    AllQuery, BooleanQuery, Occur, Query, QueryParser, QueryParserError, RangeQuery, TermSetQuery,
+};
+use tantivy::query_grammar::{self, UserInputAst, UserInputLeaf};
 use tantivy::schema::{
     DateOptions, DateTimePrecision, Field, INDEXED, STORED, STRING, Schema, TEXT, Value,
 };
@@ -167,28 +171,22 @@ impl SearchIndex {
         Ok(())
     }
 
+    /// Searches the mailboxes in `allowed` (the caller's searchable ones). A hit
+    /// names only those of its mailboxes, and a `mailbox:` filter on any other
+    /// mailbox is refused, so a search tells nothing about mailboxes the caller
+    /// may not search, not even whether they exist.
     pub fn search(&self, req: &SearchRequest, allowed: &[String]) -> Result<Vec<SearchHit>> {
         let f = self.fields;
-        let mailboxes: Vec<&String> = match &req.mailbox {
-            Some(mb) => allowed.iter().filter(|a| *a == mb).collect(),
-            None => allowed.iter().collect(),
+        let allowed: HashSet<&str> = allowed.iter().map(String::as_str).collect();
+        let (text, after, before) = split_dates(&req.query)?;
+        let user_query = self.user_query(&text, &allowed)?;
+        let mailboxes: Vec<&str> = match &req.mailbox {
+            Some(mb) => allowed.iter().copied().filter(|a| a == mb).collect(),
+            None => allowed.iter().copied().collect(),
         };
         if mailboxes.is_empty() {
             return Ok(Vec::new());
         }
-        let (text, after, before) = split_dates(&req.query)?;
-        let mut parser = QueryParser::for_index(
-            &self.index,
-            vec![f.subject, f.from, f.to, f.cc, f.body, f.attachment],
-        );
-        parser.set_conjunction_by_default();
-        let user_query: Box<dyn Query> = if text.trim().is_empty() {
-            Box::new(AllQuery)
-        } else {
-            parser
-                .parse_query(&text)
-                .map_err(|e| ArchiveError::Query(e.to_string()))?
-        };
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, user_query.box_clone())];
         let terms = mailboxes
             .iter()
@@ -235,7 +233,9 @@ impl SearchIndex {
                 id: text(f.id),
                 mailboxes: doc
                     .get_all(f.mailbox)
-                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .filter_map(|v| v.as_str())
+                    .filter(|m| allowed.contains(m))
+                    .map(str::to_string)
                     .collect(),
                 date: doc
                     .get_first(f.date)
@@ -249,6 +249,100 @@ impl SearchIndex {
         }
         Ok(hits)
     }
+}
+
+impl SearchIndex {
+    /// Parses the text of a query (dates already taken out), refusing first any
+    /// `mailbox:` filter outside `allowed`: its hits, or their absence, would
+    /// tell what another mailbox holds.
+    fn user_query(&self, text: &str, allowed: &HashSet<&str>) -> Result<Box<dyn Query>> {
+        if text.trim().is_empty() {
+            return Ok(Box::new(AllQuery));
+        }
+        require_shallow(text)?;
+        let ast = query_grammar::parse_query(text).map_err(|_| {
+            ArchiveError::Query(QueryParserError::SyntaxError(text.to_string()).to_string())
+        })?;
+        let mut named = Vec::new();
+        self.mailbox_filters(&ast, &mut named)?;
+        if let Some(m) = named.into_iter().find(|m| !allowed.contains(m.as_str())) {
+            return Err(ArchiveError::NotSearchable(m));
+        }
+        let f = self.fields;
+        let mut parser = QueryParser::for_index(
+            &self.index,
+            vec![f.subject, f.from, f.to, f.cc, f.body, f.attachment],
+        );
+        parser.set_conjunction_by_default();
+        parser
+            .build_query_from_user_input_ast(ast)
+            .map_err(|e| ArchiveError::Query(e.to_string()))
+    }
+
+    /// Collects the mailbox names a query filters on. Ranges, patterns and
+    /// wildcards over mailboxes are refused: they cannot be checked name by name.
+    fn mailbox_filters(&self, ast: &UserInputAst, named: &mut Vec<String>) -> Result<()> {
+        let leaf = match ast {
+            UserInputAst::Clause(clauses) => {
+                return clauses
+                    .iter()
+                    .try_for_each(|(_, a)| self.mailbox_filters(a, named));
+            }
+            UserInputAst::Boost(inner, _) => return self.mailbox_filters(inner, named),
+            UserInputAst::Leaf(leaf) => &**leaf,
+        };
+        let field = match leaf {
+            UserInputLeaf::Literal(l) => l.field_name.as_deref(),
+            UserInputLeaf::Range { field, .. }
+            | UserInputLeaf::Set { field, .. }
+            | UserInputLeaf::Regex { field, .. } => field.as_deref(),
+            UserInputLeaf::Exists { field } => Some(field.as_str()),
+            UserInputLeaf::All => None,
+        };
+        let schema = self.index.schema();
+        let on_mailbox = field
+            .and_then(|name| schema.find_field(name))
+            .is_some_and(|(field, _)| field == self.fields.mailbox);
+        if !on_mailbox {
+            return Ok(());
+        }
+        match leaf {
+            UserInputLeaf::Literal(l) if !l.prefix => named.push(l.phrase.clone()),
+            UserInputLeaf::Set { elements, .. } => named.extend(elements.iter().cloned()),
+            _ => {
+                return Err(ArchiveError::Query(
+                    "mailbox: takes mailbox addresses, not a range, pattern or wildcard".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How deeply a query may nest groups and `NOT`s. The query grammar and every
+/// walk of its tree recurse once per level: 5,000 nested parentheses overflowed
+/// the stack and aborted the whole service. Real queries nest a few levels.
+const MAX_QUERY_NESTING: usize = 32;
+
+/// Refuses a query that nests deeper than [`MAX_QUERY_NESTING`], counting
+/// conservatively: every `(`, even quoted or escaped, and every `NOT`.
+fn require_shallow(text: &str) -> Result<()> {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for c in text.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        deepest = deepest.max(depth);
+    }
+    let nots = text.split_whitespace().filter(|w| *w == "NOT").count();
+    if deepest + nots > MAX_QUERY_NESTING {
+        return Err(ArchiveError::Query(format!(
+            "the query nests parentheses and NOTs more than {MAX_QUERY_NESTING} levels deep"
+        )));
+    }
+    Ok(())
 }
 
 fn poisoned() -> ArchiveError {

@@ -31,6 +31,7 @@ impl From<ArchiveError> for ServiceError {
             | ArchiveError::NoRepository(_)
             | ArchiveError::NoUser(_)
             | ArchiveError::NotInMailbox { .. } => ServiceError::NotFound(e.to_string()),
+            ArchiveError::NotSearchable(_) => ServiceError::Forbidden(e.to_string()),
             ArchiveError::Exists(_) => ServiceError::Conflict(e.to_string()),
             ArchiveError::Invalid { .. } | ArchiveError::Query(_) => {
                 ServiceError::BadRequest(e.to_string())

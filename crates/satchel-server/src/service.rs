@@ -3,7 +3,7 @@
 use crate::auth::{self, Credentials, VerifiedCache};
 use crate::error::ServiceError;
 use satchel_api as api;
-use satchel_archive::{Archive, BatchItem, MailboxInfo, SearchRequest, UserInfo};
+use satchel_archive::{Archive, ArchiveError, BatchItem, MailboxInfo, SearchRequest, UserInfo};
 use std::path::{Path, PathBuf};
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
@@ -256,10 +256,7 @@ impl Service {
         if self.archive.catalog()?.may_search(&caller.user, address)? {
             Ok(())
         } else {
-            Err(ServiceError::Forbidden(format!(
-                "user {} may not search mailbox {address}",
-                caller.user.name
-            )))
+            Err(not_searchable(caller, address))
         }
     }
 
@@ -348,7 +345,15 @@ impl Service {
         };
         let hits = self
             .archive
-            .search(&caller.user, &req)?
+            .search(&caller.user, &req)
+            .map_err(|e| match e {
+                // Only a mailbox that does not exist is outside an administrator's.
+                ArchiveError::NotSearchable(mb) if caller.user.admin => {
+                    ServiceError::NotFound(format!("no such mailbox: {mb}"))
+                }
+                ArchiveError::NotSearchable(mb) => not_searchable(caller, &mb),
+                other => other.into(),
+            })?
             .into_iter()
             .map(|h| api::SearchHit {
                 id: h.id,
@@ -365,6 +370,15 @@ impl Service {
             hits,
         })
     }
+}
+
+/// The one refusal for a mailbox the caller may not search, the same whether
+/// or not it exists, so that it cannot be used to probe for mailboxes.
+fn not_searchable(caller: &Caller, address: &str) -> ServiceError {
+    ServiceError::Forbidden(format!(
+        "user {} may not search mailbox {address}",
+        caller.user.name
+    ))
 }
 
 fn mailbox_view(m: MailboxInfo) -> api::Mailbox {

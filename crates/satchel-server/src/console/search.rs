@@ -64,15 +64,10 @@ placeholder=\"words, from:bob, subject:report, after:2024-01-01\"></label>\
         Some(Err(e)) => flash = Some(page::Flash::Error(e.to_string())),
         Some(Ok(r)) => {
             flash = None;
-            let visible: HashSet<&str> = boxes.iter().map(|b| b.address.as_str()).collect();
             let mut rows = String::new();
             for h in &r.hits {
-                let Some(mb) = h
-                    .mailboxes
-                    .iter()
-                    .find(|m| visible.contains(m.as_str()))
-                    .or(h.mailboxes.first())
-                else {
+                // A hit names only mailboxes the caller may search (Service::search).
+                let Some(mb) = h.mailboxes.first() else {
                     continue;
                 };
                 let subject = if h.subject.trim().is_empty() {
