@@ -6,8 +6,8 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use mail_parser::{Address, MessageParser, MimeHeaders};
 use satchel_api::{SearchHit, SearchResults};
+use satchel_message::MessageSummary;
 use satchel_offline::{MessageId, ReplicaIndex, Segment};
 use serde::{Deserialize, Serialize};
 use tantivy::collector::{DocSetCollector, TopDocs};
@@ -161,7 +161,6 @@ impl LocalIndex {
         // block (reading them one by one by id would decompress each block
         // again for every message in it).
         let mut wanted: HashSet<MessageId> = to_add.into_iter().copied().collect();
-        let parser = MessageParser::default();
         let mut failed: Option<tantivy::TantivyError> = None;
         for s in &replica.manifest().segments {
             if wanted.is_empty() {
@@ -182,7 +181,7 @@ impl LocalIndex {
                 // The live copy of this id may be in a later segment, but
                 // the bytes are the same (the id is their hash).
                 wanted.remove(&entry.id);
-                let doc = self.document(&parser, mailbox, entry, &raw);
+                let doc = self.document(mailbox, entry, &raw);
                 let key = LocalIndex::key(mailbox, &entry.id.to_hex());
                 writer.delete_term(Term::from_field_text(f.key, &key));
                 match writer.add_document(doc) {
@@ -210,7 +209,6 @@ impl LocalIndex {
     /// and attachment names; the segment's listing headers if unparsable).
     fn document(
         &self,
-        parser: &MessageParser,
         mailbox: &str,
         entry: &satchel_offline::Entry,
         raw: &[u8],
@@ -223,32 +221,19 @@ impl LocalIndex {
         doc.add_text(f.mailbox, mailbox);
         doc.add_u64(f.size, raw.len() as u64);
         doc.add_i64(f.date, entry.date);
-        match parser.parse(raw) {
-            Some(msg) => {
-                doc.add_text(f.subject, msg.subject().unwrap_or_default());
-                doc.add_text(f.from, addresses(msg.from()));
-                let mut to = addresses(msg.to());
-                to.push(' ');
-                to.push_str(&addresses(msg.cc()));
-                doc.add_text(f.to, to);
-                let mut body = String::new();
-                let mut i = 0;
-                while let Some(t) = msg.body_text(i) {
-                    body.push_str(&t);
-                    body.push('\n');
-                    i += 1;
-                }
-                doc.add_text(f.body, body);
-                for a in msg.attachments() {
-                    if let Some(name) = a.attachment_name() {
-                        doc.add_text(f.attachment, name);
-                    }
-                }
-            }
-            None => {
-                doc.add_text(f.subject, &entry.subject);
-                doc.add_text(f.from, &entry.from);
-            }
+        // The same summary the archive indexes: parsed within the message
+        // budget, a parser panic contained to this message.
+        let m = MessageSummary::extract(raw);
+        let unparsed = m.subject.is_empty() && m.from.is_empty();
+        doc.add_text(
+            f.subject,
+            if unparsed { &entry.subject } else { &m.subject },
+        );
+        doc.add_text(f.from, if unparsed { &entry.from } else { &m.from });
+        doc.add_text(f.to, format!("{} {}", m.to, m.cc));
+        doc.add_text(f.body, &m.body);
+        for a in &m.attachments {
+            doc.add_text(f.attachment, &a.name);
         }
         doc
     }
@@ -349,21 +334,4 @@ impl LocalIndex {
             hits,
         })
     }
-}
-
-fn addresses(a: Option<&Address<'_>>) -> String {
-    let Some(a) = a else {
-        return String::new();
-    };
-    a.iter()
-        .map(
-            |addr| match (addr.name.as_deref(), addr.address.as_deref()) {
-                (Some(n), Some(e)) => format!("{n} <{e}>"),
-                (Some(n), None) => n.to_string(),
-                (None, Some(e)) => e.to_string(),
-                (None, None) => String::new(),
-            },
-        )
-        .collect::<Vec<_>>()
-        .join(", ")
 }

@@ -1,15 +1,13 @@
 //! Renders an archived message as a safe, readable page.
 //!
-//! Archived mail is untrusted. HTML bodies go through ammonia (scripts,
-//! styles, event handlers, forms, frames removed; links get
-//! `rel="noopener noreferrer"`); images are kept only as inline `data:` URIs
-//! so the page never loads remote content. Text bodies are shown escaped.
+//! Archived mail is untrusted. The message is parsed and its HTML sanitized by
+//! satchel-message (the same view the console shows: scripts, styles, event
+//! handlers, forms, frames removed; images kept only as inline `data:` URIs so
+//! the page never loads remote content). Text bodies are shown escaped.
 //! The agent also sends a strict Content-Security-Policy (see [`CSP`]).
 
-use std::borrow::Cow;
-use std::collections::HashSet;
-
-use mail_parser::{Address, MessageParser, MimeHeaders, PartType};
+pub use satchel_message::AttachmentFile as Attachment;
+use satchel_message::{AttachmentFile, Body, MessageView};
 
 /// Content-Security-Policy for viewer pages: nothing is fetched from
 /// anywhere (only inline `data:` images and the page's own inline style).
@@ -31,13 +29,6 @@ impl Source {
     }
 }
 
-/// An attachment ready for download.
-pub struct Attachment {
-    pub filename: String,
-    pub content_type: String,
-    pub bytes: Vec<u8>,
-}
-
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + s.len() / 8);
@@ -52,30 +43,6 @@ pub fn escape(s: &str) -> String {
         }
     }
     out
-}
-
-/// Cleans untrusted HTML: no scripts, styles, event handlers, forms,
-/// frames or remote images.
-pub fn sanitize_html(html: &str) -> String {
-    let schemes: HashSet<&str> = ["http", "https", "mailto"].into_iter().collect();
-    ammonia::Builder::default()
-        .url_schemes(schemes)
-        .link_rel(Some("noopener noreferrer nofollow"))
-        .url_relative(ammonia::UrlRelative::Deny)
-        .attribute_filter(|element, attribute, value| {
-            if element == "img" && attribute == "src" {
-                // Only inline images: a remote image is a tracking beacon.
-                if value.starts_with("data:image/") {
-                    Some(Cow::Borrowed(value))
-                } else {
-                    None
-                }
-            } else {
-                Some(Cow::Borrowed(value))
-            }
-        })
-        .clean(html)
-        .to_string()
 }
 
 /// Page wrapper with the viewer's style.
@@ -98,51 +65,33 @@ table.s td,table.s th{{padding:0.2rem 0.8rem;text-align:left}}\
     )
 }
 
-fn addresses(a: Option<&Address<'_>>) -> String {
-    let Some(a) = a else {
-        return String::new();
-    };
-    a.iter()
-        .map(
-            |addr| match (addr.name.as_deref(), addr.address.as_deref()) {
-                (Some(n), Some(e)) => format!("{n} <{e}>"),
-                (Some(n), None) => n.to_string(),
-                (None, Some(e)) => e.to_string(),
-                (None, None) => String::new(),
-            },
-        )
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The message page: headers, body (sanitized HTML or escaped text),
-/// attachment links and a link to the raw `.eml`.
+/// attachment links and a link to the raw `.eml`. The same
+/// [`MessageView`] the console shows, so both show the same thing.
 pub fn render_message(mailbox: &str, id: &str, raw: &[u8], source: Source) -> String {
     let base = format!("/m/{}/{}", satchel_api::client::segment(mailbox), id);
-    let parsed = MessageParser::default().parse(raw);
+    let view = MessageView::of(raw);
+    let subject = view
+        .subject
+        .clone()
+        .unwrap_or_else(|| "(no subject)".into());
     let mut out = String::new();
-    let subject = parsed
-        .as_ref()
-        .and_then(|m| m.subject())
-        .unwrap_or("(no subject)")
-        .to_string();
     out.push_str("<header><h2>");
     out.push_str(&escape(&subject));
     out.push_str("</h2><table class=\"h\">");
-    if let Some(m) = &parsed {
-        let mut row = |name: &str, value: String| {
-            if !value.is_empty() {
-                out.push_str(&format!(
-                    "<tr><th>{}</th><td>{}</td></tr>",
-                    name,
-                    escape(&value)
-                ));
-            }
-        };
-        row("From", addresses(m.from()));
-        row("To", addresses(m.to()));
-        row("Cc", addresses(m.cc()));
-        row("Date", m.date().map(|d| d.to_rfc822()).unwrap_or_default());
+    let date = view.date.clone().unwrap_or_default();
+    for (name, value) in [
+        ("From", &view.from),
+        ("To", &view.to),
+        ("Cc", &view.cc),
+        ("Date", &date),
+    ] {
+        if !value.is_empty() {
+            out.push_str(&format!(
+                "<tr><th>{name}</th><td>{}</td></tr>",
+                escape(value)
+            ));
+        }
     }
     out.push_str(&format!(
         "<tr><th>Mailbox</th><td>{}</td></tr></table>\
@@ -150,50 +99,35 @@ pub fn render_message(mailbox: &str, id: &str, raw: &[u8], source: Source) -> St
         escape(mailbox),
         source.label()
     ));
-    if let Some(m) = &parsed {
-        let names: Vec<String> = m
-            .attachments()
-            .enumerate()
-            .map(|(i, a)| {
-                let name = attachment_name(a, i);
-                format!(
-                    "<li><a href=\"{base}/attachments/{i}\" download=\"{}\">{}</a> ({} bytes)</li>",
-                    escape(&name),
-                    escape(&name),
-                    a.contents().len()
-                )
-            })
-            .collect();
-        if !names.is_empty() {
-            out.push_str("<p>Attachments:</p><ul>");
-            out.push_str(&names.concat());
-            out.push_str("</ul>");
-        }
+    if let Some(note) = &view.note {
+        out.push_str(&format!(
+            "<p class=\"src\" id=\"note\">{}</p>",
+            escape(note)
+        ));
+    }
+    let names: Vec<String> = view
+        .attachments
+        .iter()
+        .map(|a| {
+            format!(
+                "<li><a href=\"{base}/attachments/{i}\" download=\"{n}\">{n}</a> ({} bytes)</li>",
+                a.size,
+                i = a.index,
+                n = escape(&a.name),
+            )
+        })
+        .collect();
+    if !names.is_empty() {
+        out.push_str("<p>Attachments:</p><ul>");
+        out.push_str(&names.concat());
+        out.push_str("</ul>");
     }
     out.push_str("</header><main><div class=\"body\">");
-    match &parsed {
-        Some(m) => {
-            let html: Option<String> = m.html_bodies().find_map(|p| match &p.body {
-                PartType::Html(h) => Some(h.to_string()),
-                _ => None,
-            });
-            if let Some(h) = html {
-                out.push_str(&sanitize_html(&h));
-            } else {
-                let mut text = String::new();
-                let mut i = 0;
-                while let Some(t) = m.body_text(i) {
-                    text.push_str(&t);
-                    i += 1;
-                }
-                out.push_str("<pre>");
-                out.push_str(&escape(&text));
-                out.push_str("</pre>");
-            }
-        }
-        None => {
+    match &view.body {
+        Body::Html(h) => out.push_str(h),
+        Body::Text(t) => {
             out.push_str("<pre>");
-            out.push_str(&escape(&String::from_utf8_lossy(raw)));
+            out.push_str(&escape(t));
             out.push_str("</pre>");
         }
     }
@@ -201,29 +135,9 @@ pub fn render_message(mailbox: &str, id: &str, raw: &[u8], source: Source) -> St
     page(&subject, &out)
 }
 
-fn attachment_name(part: &mail_parser::MessagePart<'_>, index: usize) -> String {
-    part.attachment_name()
-        .map(|n| n.replace(['/', '\\', '\0'], "_"))
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| format!("attachment-{}", index + 1))
-}
-
 /// Attachment `n` (0-based, in message order) of the message.
-pub fn attachment(raw: &[u8], n: usize) -> Option<Attachment> {
-    let m = MessageParser::default().parse(raw)?;
-    let part = m.attachments().nth(n)?;
-    let content_type = part
-        .content_type()
-        .map(|ct| match ct.subtype() {
-            Some(sub) => format!("{}/{}", ct.ctype(), sub),
-            None => ct.ctype().to_string(),
-        })
-        .unwrap_or_else(|| "application/octet-stream".into());
-    Some(Attachment {
-        filename: attachment_name(part, n),
-        content_type,
-        bytes: part.contents().to_vec(),
-    })
+pub fn attachment(raw: &[u8], n: usize) -> Option<AttachmentFile> {
+    MessageView::attachment(raw, n)
 }
 
 #[cfg(test)]

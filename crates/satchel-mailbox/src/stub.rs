@@ -7,7 +7,7 @@
 //! byte-wise from the original, and clients match Message-ID/References textually,
 //! while non-ASCII or malformed headers survive a copy but not a parse-and-print.
 
-use satchel_archive::MessageSummary;
+use satchel_message::MessageSummary;
 
 /// The header that marks a stub; its value is the archived message's id.
 pub const STUB_HEADER: &str = "X-Satchel-Archived";
@@ -231,6 +231,9 @@ pub fn build_stub(address: &str, id: &str, raw: &[u8]) -> Vec<u8> {
         body.push_str(&format!("From: {}\n", one_line(&summary.from)));
     }
     body.push_str(&format!("Size: {}\n", human_size(raw.len() as u64)));
+    if let Some(note) = &summary.note {
+        body.push_str(&format!("Note: {}\n", one_line(note)));
+    }
     let text = preview(&summary.body);
     if !text.is_empty() {
         body.push_str("\nPreview:\n");

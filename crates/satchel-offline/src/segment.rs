@@ -130,6 +130,8 @@ pub struct SegmentWriter {
     body: Vec<u8>,
     blocks: Vec<BlockRef>,
     current: Vec<u8>,
+    /// Whether a message (perhaps an empty one) points at `current`.
+    current_used: bool,
     /// `None` where a message was tombstoned after being added to this writer.
     entries: Vec<Option<(Entry, Loc)>>,
     positions: HashMap<MessageId, usize>,
@@ -152,6 +154,7 @@ impl SegmentWriter {
             body,
             blocks: Vec::new(),
             current: Vec::new(),
+            current_used: false,
             entries: Vec::new(),
             positions: HashMap::new(),
             tombstones: Vec::new(),
@@ -222,6 +225,7 @@ impl SegmentWriter {
             len,
         };
         self.current.extend_from_slice(&m.raw);
+        self.current_used = true;
         let entry = Entry {
             id: m.id,
             date: m.date,
@@ -253,7 +257,9 @@ impl SegmentWriter {
     }
 
     fn flush_block(&mut self) -> Result<()> {
-        if self.current.is_empty() {
+        // An empty message still points at the block being filled: that block
+        // must exist even when it holds no byte (found by tests/props.rs).
+        if self.current.is_empty() && !self.current_used {
             return Ok(());
         }
         if self.compressor.is_none() {
@@ -276,6 +282,7 @@ impl SegmentWriter {
         });
         self.body.extend_from_slice(&compressed);
         self.current.clear();
+        self.current_used = false;
         Ok(())
     }
 

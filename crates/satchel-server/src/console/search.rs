@@ -9,8 +9,7 @@ use crate::http::blocking;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
-use mail_parser::{Address, MessageParser, MimeHeaders, PartType};
-use std::borrow::Cow;
+use satchel_message::{Body, MessageView};
 use std::collections::{HashMap, HashSet};
 
 const LIMIT: usize = 100;
@@ -107,58 +106,6 @@ placeholder=\"words, from:bob, subject:report, after:2024-01-01\"></label>\
     Ok(Html(frame(&s, Nav::Search, "Search", flash.as_ref(), &body)).into_response())
 }
 
-/// Cleans untrusted HTML: no scripts, styles, event handlers, forms, frames
-/// or remote images (only inline `data:image/` sources survive).
-pub fn sanitize_html(html: &str) -> String {
-    // `data:` passes the scheme check only for inline images (filtered below).
-    let schemes: HashSet<&str> = ["http", "https", "mailto", "data"].into_iter().collect();
-    ammonia::Builder::default()
-        .url_schemes(schemes)
-        .link_rel(Some("noopener noreferrer nofollow"))
-        .url_relative(ammonia::UrlRelative::Deny)
-        .attribute_filter(|element, attribute, value| {
-            let inline = value
-                .get(..5)
-                .is_some_and(|p| p.eq_ignore_ascii_case("data:"));
-            if element == "img" && attribute == "src" {
-                // Only inline images: a remote image is a tracking beacon.
-                value
-                    .starts_with("data:image/")
-                    .then_some(Cow::Borrowed(value))
-            } else if inline {
-                None
-            } else {
-                Some(Cow::Borrowed(value))
-            }
-        })
-        .clean(html)
-        .to_string()
-}
-
-fn addresses(a: Option<&Address<'_>>) -> String {
-    let Some(a) = a else {
-        return String::new();
-    };
-    a.iter()
-        .map(
-            |addr| match (addr.name.as_deref(), addr.address.as_deref()) {
-                (Some(n), Some(e)) => format!("{n} <{e}>"),
-                (Some(n), None) => n.to_string(),
-                (None, Some(e)) => e.to_string(),
-                (None, None) => String::new(),
-            },
-        )
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn attachment_name(part: &mail_parser::MessagePart<'_>, index: usize) -> String {
-    part.attachment_name()
-        .map(|n| n.replace(['/', '\\', '\0', '"', '\r', '\n'], "_"))
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| format!("attachment-{}", index + 1))
-}
-
 async fn fetch(
     st: &Console,
     s: &Session,
@@ -176,78 +123,65 @@ pub async fn message(
     Path((address, id)): Path<(String, String)>,
 ) -> PageResult {
     let raw = fetch(&st, &s, &address, &id).await?;
+    let size = raw.len() as u64;
+    // Parsing is CPU work bounded by the message budget: off the async workers.
+    let view = blocking(&st.service, move |_| Ok(MessageView::of(&raw))).await?;
     let base = format!("/console/messages/{}/{}", enc(&address), escape(&id));
-    let parsed = MessageParser::default().parse(&raw[..]);
-    let subject = parsed
-        .as_ref()
-        .and_then(|m| m.subject())
-        .unwrap_or("(no subject)")
-        .to_string();
+    let subject = view
+        .subject
+        .clone()
+        .unwrap_or_else(|| "(no subject)".into());
     let mut out = String::from("<section class=\"card\"><table class=\"kv\" id=\"headers\">");
-    if let Some(m) = &parsed {
-        let mut row = |name: &str, value: String| {
-            if !value.is_empty() {
-                out.push_str(&format!(
-                    "<tr><th>{name}</th><td>{}</td></tr>",
-                    escape(&value)
-                ));
-            }
-        };
-        row("From", addresses(m.from()));
-        row("To", addresses(m.to()));
-        row("Cc", addresses(m.cc()));
-        row("Date", m.date().map(|d| d.to_rfc822()).unwrap_or_default());
+    let date = view.date.clone().unwrap_or_default();
+    for (name, value) in [
+        ("From", &view.from),
+        ("To", &view.to),
+        ("Cc", &view.cc),
+        ("Date", &date),
+    ] {
+        if !value.is_empty() {
+            out.push_str(&format!(
+                "<tr><th>{name}</th><td>{}</td></tr>",
+                escape(value)
+            ));
+        }
     }
     out.push_str(&format!(
         "<tr><th>Mailbox</th><td>{}</td></tr><tr><th>Size</th><td>{}</td></tr></table>\
 <p class=\"src\"><a href=\"{base}/raw\" id=\"raw\" download=\"{id}.eml\">Original message (.eml)</a></p>",
         escape(&address),
-        bytes(raw.len() as u64),
+        bytes(size),
         id = escape(&id),
     ));
-    if let Some(m) = &parsed {
-        let items: Vec<String> = m
-            .attachments()
-            .enumerate()
-            .map(|(i, a)| {
-                let name = attachment_name(a, i);
-                format!(
-                    "<li><a href=\"{base}/attachments/{i}\" download=\"{n}\">{n}</a> ({})</li>",
-                    bytes(a.contents().len() as u64),
-                    n = escape(&name),
-                )
-            })
-            .collect();
-        if !items.is_empty() {
-            out.push_str("<p>Attachments:</p><ul id=\"attachments\">");
-            out.push_str(&items.concat());
-            out.push_str("</ul>");
-        }
+    if let Some(note) = &view.note {
+        out.push_str(&format!(
+            "<p class=\"flash\" id=\"note\">{}</p>",
+            escape(note)
+        ));
+    }
+    let items: Vec<String> = view
+        .attachments
+        .iter()
+        .map(|a| {
+            format!(
+                "<li><a href=\"{base}/attachments/{i}\" download=\"{n}\">{n}</a> ({})</li>",
+                bytes(a.size as u64),
+                i = a.index,
+                n = escape(&a.name),
+            )
+        })
+        .collect();
+    if !items.is_empty() {
+        out.push_str("<p>Attachments:</p><ul id=\"attachments\">");
+        out.push_str(&items.concat());
+        out.push_str("</ul>");
     }
     out.push_str("</section><div class=\"mailbody\" id=\"mailbody\">");
-    match &parsed {
-        Some(m) => {
-            let html = m.html_bodies().find_map(|p| match &p.body {
-                PartType::Html(h) => Some(h.to_string()),
-                _ => None,
-            });
-            if let Some(h) = html {
-                out.push_str(&sanitize_html(&h));
-            } else {
-                let mut text = String::new();
-                let mut i = 0;
-                while let Some(t) = m.body_text(i) {
-                    text.push_str(&t);
-                    i += 1;
-                }
-                out.push_str("<pre>");
-                out.push_str(&escape(&text));
-                out.push_str("</pre>");
-            }
-        }
-        None => {
+    match &view.body {
+        Body::Html(h) => out.push_str(h),
+        Body::Text(t) => {
             out.push_str("<pre>");
-            out.push_str(&escape(&String::from_utf8_lossy(&raw)));
+            out.push_str(&escape(t));
             out.push_str("</pre>");
         }
     }
@@ -280,14 +214,10 @@ pub async fn attachment(
     Path((address, id, n)): Path<(String, String, usize)>,
 ) -> PageResult {
     let raw = fetch(&st, &s, &address, &id).await?;
-    let m = MessageParser::default()
-        .parse(&raw[..])
-        .ok_or_else(|| ServiceError::NotFound("the message could not be parsed".into()))?;
-    let part = m
-        .attachments()
-        .nth(n)
+    let part = blocking(&st.service, move |_| Ok(MessageView::attachment(&raw, n)))
+        .await?
         .ok_or_else(|| ServiceError::NotFound(format!("the message has no attachment {n}")))?;
-    let name = attachment_name(part, n);
+    let name = part.filename;
     let ascii: String = name
         .chars()
         .map(|c| {
@@ -310,43 +240,7 @@ pub async fn attachment(
                 ),
             ),
         ],
-        part.contents().to_vec(),
+        part.bytes,
     )
         .into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sanitize_html;
-
-    #[test]
-    fn scripts_handlers_and_remote_images_are_removed() {
-        let out = sanitize_html(
-            "<p onclick=\"x()\">hi</p><script>alert(1)</script>\
-             <img src=\"x\" onerror=\"alert(2)\"><img src=\"https://t.example/p.gif\">\
-             <img src=\"data:image/png;base64,iVBORw0KGgo=\"><a href=\"javascript:alert(3)\">j</a>\
-             <a href=\"data:text/html,x\">d</a><a href=\"https://example.org/\">ok</a><style>body{display:none}</style>\
-             <iframe src=\"https://example.org/\"></iframe><form action=\"/x\"><input></form>",
-        );
-        for bad in [
-            "<script",
-            "onclick",
-            "onerror",
-            "alert",
-            "t.example",
-            "javascript:",
-            "<style",
-            "display:none",
-            "<iframe",
-            "<form",
-            "<input",
-            "src=\"x\"",
-            "data:text",
-        ] {
-            assert!(!out.contains(bad), "{bad} survived: {out}");
-        }
-        assert!(out.contains("data:image/png;base64"), "{out}");
-        assert!(out.contains("href=\"https://example.org/\""), "{out}");
-        assert!(out.contains("noopener"), "{out}");
-    }
 }

@@ -317,4 +317,30 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=0-1,4-5"), 10), Whole);
         assert_eq!(parse_range(Some("items=0-1"), 10), Whole);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000)
+        ))]
+
+        /// Any header value: never a panic, and a part is always inside the file.
+        #[test]
+        fn any_range_header_is_inside_the_file(value in "\\PC{0,40}", len in 0u64..1_000_000) {
+            check(parse_range(Some(&value), len), len);
+        }
+
+        #[test]
+        fn range_like_headers_are_inside_the_file(
+            value in " ?bytes= ?[0-9]{0,21} ?- ?[0-9]{0,21}(,[0-9]{0,3}-[0-9]{0,3})?",
+            len in proptest::prop_oneof![0u64..16, proptest::prelude::any::<u64>()],
+        ) {
+            check(parse_range(Some(&value), len), len);
+        }
+    }
+
+    fn check(r: super::ByteRange, len: u64) {
+        if let Part(first, last) = r {
+            assert!(first <= last && last < len, "{first}-{last} of {len}");
+        }
+    }
 }
