@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use satchel_message::{Body, MessageView};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 const LIMIT: usize = 100;
 
