@@ -147,6 +147,39 @@ impl Client {
         self.get_json("/api/v1/users").await
     }
 
+    /// Sets `name`'s password; revokes all of `name`'s API tokens.
+    pub async fn set_password(
+        &self,
+        name: &str,
+        password: &str,
+    ) -> Result<PasswordChanged, ApiError> {
+        let rb = self
+            .request(
+                Method::PUT,
+                &format!("/api/v1/users/{}/password", segment(name)),
+            )
+            .json(&SetPassword {
+                password: password.into(),
+            });
+        self.json(rb).await
+    }
+
+    /// Removes a user and revokes everything they hold.
+    pub async fn remove_user(&self, name: &str) -> Result<UserRemoved, ApiError> {
+        let path = format!("/api/v1/users/{}", segment(name));
+        self.json(self.request(Method::DELETE, &path)).await
+    }
+
+    /// Your API tokens (an administrator's: everyone's).
+    pub async fn tokens(&self) -> Result<Vec<TokenListing>, ApiError> {
+        self.get_json("/api/v1/tokens").await
+    }
+
+    pub async fn revoke_token(&self, id: &str) -> Result<TokenListing, ApiError> {
+        let path = format!("/api/v1/tokens/{}", segment(id));
+        self.json(self.request(Method::DELETE, &path)).await
+    }
+
     pub async fn add_repository(&self, repo: &NewRepository) -> Result<Repository, ApiError> {
         self.post_json("/api/v1/repositories", repo).await
     }

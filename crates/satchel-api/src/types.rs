@@ -39,6 +39,40 @@ pub struct Token {
     pub user: String,
 }
 
+/// `PUT /api/v1/users/{name}/password`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SetPassword {
+    pub password: String,
+}
+
+/// A password change: the user's API tokens are all revoked with it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PasswordChanged {
+    pub user: String,
+    pub tokens_revoked: usize,
+}
+
+/// `DELETE /api/v1/users/{name}`: what the user held is gone with them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UserRemoved {
+    pub user: String,
+    pub tokens_revoked: usize,
+    pub grants_revoked: usize,
+}
+
+/// An API token as listed (`GET /api/v1/tokens`); the secret is never shown
+/// again after its creation.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TokenListing {
+    /// The first 16 hex digits of the token's SHA-256: what `DELETE
+    /// /api/v1/tokens/{id}` takes.
+    pub id: String,
+    pub user: String,
+    pub label: String,
+    /// RFC 3339.
+    pub created: String,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NewRepository {
     pub name: String,

@@ -92,6 +92,27 @@ pub struct UserInfo {
     pub admin: bool,
 }
 
+/// Hex digits of a token's SHA-256 that name it in lists and revocations
+/// (the token itself is never stored).
+pub const TOKEN_ID_LEN: usize = 16;
+
+/// An API token as listed: never the secret.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub user: String,
+    pub label: String,
+    /// Unix seconds.
+    pub created: i64,
+}
+
+/// What removing a user took away.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct RemovedUser {
+    pub tokens: usize,
+    pub grants: usize,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RepositoryInfo {
     pub name: String,
@@ -220,15 +241,40 @@ impl Catalog {
         Ok(())
     }
 
-    pub fn set_password(&self, name: &str, password_hash: &str) -> Result<()> {
-        let n = self.conn.execute(
+    /// Sets a user's password and revokes all their API tokens in one
+    /// transaction: whoever held the old password may have made tokens with
+    /// it. Returns how many tokens were revoked.
+    pub fn set_password(&mut self, name: &str, password_hash: &str) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let n = tx.execute(
             "UPDATE users SET password_hash = ?2 WHERE name = ?1",
             params![name, password_hash],
         )?;
         if n == 0 {
             return Err(ArchiveError::NoUser(name.into()));
         }
-        Ok(())
+        let revoked = tx.execute("DELETE FROM tokens WHERE user = ?1", [name])?;
+        tx.commit()?;
+        Ok(revoked)
+    }
+
+    /// Removes a user with everything they hold: API tokens and grants.
+    pub fn remove_user(&mut self, name: &str) -> Result<RemovedUser> {
+        let tx = self.conn.transaction()?;
+        let count = |sql: &str| -> Result<usize> {
+            Ok(tx.query_row(sql, [name], |r| r.get::<_, i64>(0))? as usize)
+        };
+        let removed = RemovedUser {
+            tokens: count("SELECT count(*) FROM tokens WHERE user = ?1")?,
+            grants: count("SELECT count(*) FROM grants WHERE user = ?1")?,
+        };
+        tx.execute("DELETE FROM tokens WHERE user = ?1", [name])?;
+        tx.execute("DELETE FROM grants WHERE user = ?1", [name])?;
+        if tx.execute("DELETE FROM users WHERE name = ?1", [name])? == 0 {
+            return Err(ArchiveError::NoUser(name.into()));
+        }
+        tx.commit()?;
+        Ok(removed)
     }
 
     pub fn user(&self, name: &str) -> Result<Option<UserInfo>> {
@@ -268,6 +314,37 @@ impl Catalog {
             params![hash, user, label, now()],
         )?;
         Ok(())
+    }
+
+    /// API tokens, oldest first: `user`'s, or everyone's.
+    pub fn tokens(&self, user: Option<&str>) -> Result<Vec<TokenInfo>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT hash, user, label, created FROM tokens
+             WHERE ?1 IS NULL OR user = ?1 ORDER BY created, hash",
+        )?;
+        let rows = stmt.query_map([user], token_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Revokes the token with this id (of `user`, if given); `None` if there
+    /// is no such token (or it is someone else's).
+    pub fn revoke_token(&self, id: &str, user: Option<&str>) -> Result<Option<TokenInfo>> {
+        let found = self
+            .conn
+            .query_row(
+                "SELECT hash, user, label, created FROM tokens
+                 WHERE substr(hash, 1, ?1) = ?2 AND (?3 IS NULL OR user = ?3)",
+                params![TOKEN_ID_LEN as i64, id, user],
+                token_row,
+            )
+            .optional()?;
+        if let Some(t) = &found {
+            self.conn.execute(
+                "DELETE FROM tokens WHERE substr(hash, 1, ?1) = ?2",
+                params![TOKEN_ID_LEN as i64, t.id],
+            )?;
+        }
+        Ok(found)
     }
 
     pub fn token_user(&self, hash: &str) -> Result<Option<String>> {
@@ -606,6 +683,16 @@ pub fn insert_membership(
             .execute([id])?;
     }
     Ok(n > 0)
+}
+
+fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
+    let hash: String = r.get(0)?;
+    Ok(TokenInfo {
+        id: hash.chars().take(TOKEN_ID_LEN).collect(),
+        user: r.get(1)?,
+        label: r.get(2)?,
+        created: r.get(3)?,
+    })
 }
 
 fn repository_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RepositoryInfo> {

@@ -22,7 +22,9 @@ pub mod message;
 pub mod store;
 
 pub use archive::{Archive, BatchItem, ItemOutcome, ItemStatus};
-pub use catalog::{Grant, MailboxInfo, MemberRow, MessageMeta, RepositoryInfo, UserInfo};
+pub use catalog::{
+    Grant, MailboxInfo, MemberRow, MessageMeta, RemovedUser, RepositoryInfo, TokenInfo, UserInfo,
+};
 pub use error::{ArchiveError, Result};
 pub use index::{SearchHit, SearchRequest};
 pub use message::{MessageId, MessageSummary};

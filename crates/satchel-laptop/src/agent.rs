@@ -175,7 +175,11 @@ async fn checker(agent: Arc<Agent>, options: AgentOptions) {
                 if offline {
                     failures = failures.saturating_add(1);
                 }
-                tracing::info!("check: {e}");
+                if matches!(e, Error::TokenRevoked { .. }) {
+                    tracing::warn!("check: {e}");
+                } else {
+                    tracing::info!("check: {e}");
+                }
                 let msg = e.to_string();
                 let _ = agent.home.update_state(|s| {
                     s.last_check = Some(now);
@@ -276,6 +280,8 @@ impl Agent {
                     self.online.store(OFFLINE, Ordering::SeqCst);
                     self.wake.notify_one();
                 }
+                // Until the user sets up again, the local copy answers.
+                Err(e @ Error::TokenRevoked { .. }) => tracing::warn!("{e}"),
                 Err(Error::Api(ApiError::Status { status, .. })) if status >= 500 => {}
                 Err(e) => return Err(e),
             }

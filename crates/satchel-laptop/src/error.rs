@@ -50,6 +50,14 @@ pub enum Error {
     #[error("the service at {server} is unreachable (offline)")]
     Offline { server: String },
 
+    /// The service refuses this home's API token: revoked, its user's
+    /// password changed, or its user removed. Only a new setup helps; the
+    /// local copy keeps serving until then.
+    #[error(
+        "token revoked: the service at {server} no longer accepts this home's API token (revoked, password changed or user removed); run `satchel laptop setup --server {server} --user {user} --password-stdin` again. Until then links open from the local copy"
+    )]
+    TokenRevoked { server: String, user: String },
+
     /// The service answered, with an error or something unexpected.
     #[error(transparent)]
     Api(ApiError),
@@ -120,6 +128,12 @@ impl Error {
     /// True if this error means "the service could not be reached".
     pub fn is_offline(&self) -> bool {
         matches!(self, Error::Offline { .. })
+    }
+
+    /// True if the local copy should answer instead of the service: it is
+    /// unreachable, or it no longer accepts this home's token.
+    pub fn use_local_copy(&self) -> bool {
+        matches!(self, Error::Offline { .. } | Error::TokenRevoked { .. })
     }
 
     /// Converts an API error, turning "unreachable" into [`Error::Offline`].

@@ -43,18 +43,47 @@ pub use viewer::Source;
 use satchel_api::SearchResults;
 use satchel_offline::MessageId;
 
+/// An answer, where it came from, and why not from the service (offline,
+/// or [`Error::TokenRevoked`]) when it came from the local copy.
+#[derive(Debug)]
+pub struct Answer<T> {
+    pub value: T,
+    pub source: Source,
+    pub service_error: Option<Error>,
+}
+
 /// The raw bytes of a linked message, exactly as archived: from the service
-/// if it answers, else from this home's local copy (hash-checked). Offline
-/// and not in the local copy is [`Error::NotInLocalCopy`].
-pub async fn open_message(home: &Home, link: &MessageLink) -> Result<(Vec<u8>, Source)> {
+/// if it answers, else from this home's local copy (hash-checked), also when
+/// the service no longer accepts the home's token. Offline and not in the
+/// local copy is [`Error::NotInLocalCopy`].
+pub async fn open_message(home: &Home, link: &MessageLink) -> Result<Answer<Vec<u8>>> {
     let config = home.config()?;
     let service = Service::new(&config)?;
-    match service.message(&link.mailbox, &link.id.to_hex()).await {
-        Ok(raw) => return Ok((raw, Source::Service)),
-        Err(e) if e.is_offline() => {}
+    let why = match service.message(&link.mailbox, &link.id.to_hex()).await {
+        Ok(raw) => return Ok(Answer::from_service(raw)),
+        Err(e) if e.use_local_copy() => e,
         Err(e) => return Err(e),
+    };
+    let raw = read_local(home, &config.server, &link.mailbox, &link.id)?;
+    Ok(Answer::local(raw, why))
+}
+
+impl<T> Answer<T> {
+    fn from_service(value: T) -> Self {
+        Answer {
+            value,
+            source: Source::Service,
+            service_error: None,
+        }
     }
-    read_local(home, &config.server, &link.mailbox, &link.id).map(|raw| (raw, Source::LocalCopy))
+
+    fn local(value: T, why: Error) -> Self {
+        Answer {
+            value,
+            source: Source::LocalCopy,
+            service_error: Some(why),
+        }
+    }
 }
 
 /// Reads a message from this home's local copy of `mailbox`.
@@ -101,20 +130,21 @@ pub(crate) fn read_checked(
     }
 }
 
-/// Searches: through the service if it answers, else the local index.
+/// Searches: through the service if it answers (and accepts the home's
+/// token), else the local index.
 pub async fn search(
     home: &Home,
     query: &str,
     mailbox: Option<&str>,
     limit: usize,
-) -> Result<(SearchResults, Source)> {
+) -> Result<Answer<SearchResults>> {
     let config = home.config()?;
     let service = Service::new(&config)?;
-    match service.search(query, mailbox, limit).await {
-        Ok(r) => return Ok((r, Source::Service)),
-        Err(e) if e.is_offline() => {}
+    let why = match service.search(query, mailbox, limit).await {
+        Ok(r) => return Ok(Answer::from_service(r)),
+        Err(e) if e.use_local_copy() => e,
         Err(e) => return Err(e),
-    }
+    };
     let index = LocalIndex::open(&home.index_dir())?;
-    Ok((index.search(query, mailbox, limit)?, Source::LocalCopy))
+    Ok(Answer::local(index.search(query, mailbox, limit)?, why))
 }

@@ -22,6 +22,8 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct Service {
     client: Client,
+    /// Set for a home's token: a 401 then means the token was revoked.
+    token_of: Option<String>,
 }
 
 /// The answer to a conditional manifest request.
@@ -39,7 +41,9 @@ pub enum ManifestFetch {
 impl Service {
     /// The service named by `config`, authenticated by its token.
     pub fn new(config: &Config) -> Result<Service> {
-        Service::connect(&config.server, Auth::Bearer(config.token.clone()))
+        let mut service = Service::connect(&config.server, Auth::Bearer(config.token.clone()))?;
+        service.token_of = Some(config.user.clone());
+        Ok(service)
     }
 
     /// With a password (setup only).
@@ -62,6 +66,7 @@ impl Service {
             .map_err(|e| Error::Api(e.into()))?;
         Ok(Service {
             client: Client::with_http(server, auth, http),
+            token_of: None,
         })
     }
 
@@ -82,6 +87,12 @@ impl Service {
                 tracing::debug!("no answer from the service: {t}");
                 Error::Offline {
                     server: self.server().to_string(),
+                }
+            }
+            satchel_api::ApiError::Status { status: 401, .. } if self.token_of.is_some() => {
+                Error::TokenRevoked {
+                    server: self.server().to_string(),
+                    user: self.token_of.clone().unwrap_or_default(),
                 }
             }
             other => self.err(other),

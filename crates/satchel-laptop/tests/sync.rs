@@ -329,13 +329,14 @@ fn sync_copies_then_only_changes_then_rebuilds_on_flush() {
     // Offline: the service is gone.
     drop(repo);
     svc.stop();
-    let (raw, src) = block(satchel_laptop::open_message(
+    let opened = block(satchel_laptop::open_message(
         &home,
         &link("alice@example.com", 1003),
     ))
     .unwrap();
-    assert_eq!(src, satchel_laptop::Source::LocalCopy);
-    assert_eq!(raw, msg(1003).raw);
+    assert_eq!(opened.source, satchel_laptop::Source::LocalCopy);
+    assert!(opened.service_error.is_some_and(|e| e.is_offline()));
+    assert_eq!(opened.value, msg(1003).raw);
     let err = block(satchel_laptop::open_message(
         &home,
         &link("alice@example.com", 310),
@@ -348,9 +349,9 @@ fn sync_copies_then_only_changes_then_rebuilds_on_flush() {
     );
     let err = block(sync_all(&home, &NoProgress)).unwrap_err();
     assert!(err.is_offline(), "{err}");
-    let (res, src) = block(satchel_laptop::search(&home, "wombat1007", None, 10)).unwrap();
-    assert_eq!(src, satchel_laptop::Source::LocalCopy);
-    assert_eq!(res.hits.len(), 1);
+    let found = block(satchel_laptop::search(&home, "wombat1007", None, 10)).unwrap();
+    assert_eq!(found.source, satchel_laptop::Source::LocalCopy);
+    assert_eq!(found.value.hits.len(), 1);
 }
 
 #[test]

@@ -47,11 +47,15 @@ pub enum Credentials {
     Bearer(String),
 }
 
+/// Parses an `Authorization` value. The scheme name is case-insensitive
+/// (RFC 9110 section 11.1): `basic`, `BASIC` and `Basic` are one scheme.
 pub fn parse_authorization(value: &str) -> Result<Credentials, ServiceError> {
     let bad = || ServiceError::Unauthorized("malformed Authorization header".into());
-    if let Some(b64) = value.strip_prefix("Basic ") {
+    let (scheme, rest) = value.trim().split_once(' ').ok_or_else(bad)?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("Basic") {
         let decoded = base64::engine::general_purpose::STANDARD
-            .decode(b64.trim())
+            .decode(rest)
             .map_err(|_| bad())?;
         let text = String::from_utf8(decoded).map_err(|_| bad())?;
         let (user, password) = text.split_once(':').ok_or_else(bad)?;
@@ -60,8 +64,8 @@ pub fn parse_authorization(value: &str) -> Result<Credentials, ServiceError> {
             password: password.to_string(),
         });
     }
-    if let Some(token) = value.strip_prefix("Bearer ") {
-        return Ok(Credentials::Bearer(token.trim().to_string()));
+    if scheme.eq_ignore_ascii_case("Bearer") {
+        return Ok(Credentials::Bearer(rest.to_string()));
     }
     Err(bad())
 }
@@ -83,20 +87,20 @@ impl VerifiedCache {
         hex::encode(h.finalize())
     }
 
-    pub fn check(&self, user: &str, password: &str, stored_hash: &str) -> bool {
+    /// True if this password was verified for this user and stored hash.
+    pub fn known(&self, user: &str, password: &str, stored_hash: &str) -> bool {
         let key = Self::key(user, password, stored_hash);
-        if let Ok(map) = self.inner.lock()
-            && map.get(user) == Some(&key)
-        {
-            return true;
-        }
-        if !verify_password(password, stored_hash) {
-            return false;
-        }
+        self.inner
+            .lock()
+            .is_ok_and(|map| map.get(user) == Some(&key))
+    }
+
+    /// Remembers a password that argon2 just verified.
+    pub fn remember(&self, user: &str, password: &str, stored_hash: &str) {
+        let key = Self::key(user, password, stored_hash);
         if let Ok(mut map) = self.inner.lock() {
             map.insert(user.to_string(), key);
         }
-        true
     }
 }
 
@@ -105,4 +109,35 @@ impl VerifiedCache {
 pub fn dummy_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| hash_password(&random_secret()).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheme_names_are_case_insensitive() {
+        // "alice:pw" in base64
+        for value in [
+            "Basic YWxpY2U6cHc=",
+            "basic YWxpY2U6cHc=",
+            "BASIC  YWxpY2U6cHc=",
+        ] {
+            match parse_authorization(value) {
+                Ok(Credentials::Basic { user, password }) => {
+                    assert_eq!((user.as_str(), password.as_str()), ("alice", "pw"))
+                }
+                _ => panic!("{value:?} is Basic"),
+            }
+        }
+        for value in ["Bearer sat_x", "bearer sat_x", "BEARER sat_x"] {
+            assert!(
+                matches!(parse_authorization(value), Ok(Credentials::Bearer(t)) if t == "sat_x"),
+                "{value:?} is Bearer"
+            );
+        }
+        for value in ["Basic", "Digest abc", "Basicabc", ""] {
+            assert!(parse_authorization(value).is_err(), "{value:?} refused");
+        }
+    }
 }

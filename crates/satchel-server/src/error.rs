@@ -22,6 +22,9 @@ pub enum ServiceError {
     /// An upstream server (the mailbox's IMAP server) refused or failed.
     #[error("{0}")]
     BadGateway(String),
+    /// Too many failed sign-ins: 429, with `Retry-After: retry_after` seconds.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after: u64 },
 }
 
 impl From<ArchiveError> for ServiceError {
@@ -60,6 +63,15 @@ impl ServiceError {
             ServiceError::Conflict(_) => StatusCode::CONFLICT,
             ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ServiceError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ServiceError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    /// The `Retry-After` seconds of a 429.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ServiceError::TooManyRequests { retry_after, .. } => Some(*retry_after),
+            _ => None,
         }
     }
 }
@@ -67,10 +79,15 @@ impl ServiceError {
 impl IntoResponse for ServiceError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let retry_after = self.retry_after();
         let body = Json(ErrorBody {
             error: self.to_string(),
         });
         let mut resp = (status, body).into_response();
+        if let Some(secs) = retry_after {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

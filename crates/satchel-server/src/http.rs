@@ -1,18 +1,21 @@
 //! `/api/v1` over axum: thin handlers that authenticate, call [`Service`], and
 //! shape the answer. docs/api.md is the reference.
 
-use crate::auth::parse_authorization;
+use crate::auth::{Credentials, parse_authorization};
 use crate::error::ServiceError;
 use crate::service::{Caller, Service};
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Multipart, Path, Query, State};
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequestParts, Multipart, Path, Query, State,
+};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use satchel_api as api;
 use satchel_archive::BatchItem;
 use serde::Deserialize;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 mod offline;
@@ -26,8 +29,11 @@ const MAX_BODY: usize = 256 * 1024 * 1024;
 pub fn router(service: Arc<Service>) -> Router {
     Router::new()
         .route("/api/v1/whoami", get(whoami))
-        .route("/api/v1/tokens", post(create_token))
+        .route("/api/v1/tokens", get(tokens).post(create_token))
+        .route("/api/v1/tokens/{id}", delete(revoke_token))
         .route("/api/v1/users", get(users).post(add_user))
+        .route("/api/v1/users/{name}", delete(remove_user))
+        .route("/api/v1/users/{name}/password", put(set_password))
         .route(
             "/api/v1/repositories",
             get(repositories).post(add_repository),
@@ -61,7 +67,8 @@ where
     tokio::task::spawn_blocking(move || f(&service)).await?
 }
 
-/// The authenticated caller of a request (401 if none or wrong).
+/// The authenticated caller of a request (401 if none or wrong, 429 after
+/// too many failed passwords).
 pub struct Authenticated(pub Caller);
 
 impl FromRequestParts<AppState> for Authenticated {
@@ -74,8 +81,28 @@ impl FromRequestParts<AppState> for Authenticated {
             })?)?),
             None => None,
         };
-        let caller = blocking(state, move |s| s.authenticate(creds)).await?;
+        let ClientAddress(client) = ClientAddress::from_request_parts(parts, state).await?;
+        let caller = crate::signin::authenticate(state, creds, client).await?;
         Ok(Authenticated(caller))
+    }
+}
+
+/// The peer address of the connection, which sign-in throttling counts by.
+/// A router served without connect info (in-process tests) sees one client,
+/// 0.0.0.0.
+pub struct ClientAddress(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = ServiceError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self> {
+        Ok(ClientAddress(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        ))
     }
 }
 
@@ -92,6 +119,56 @@ async fn create_token(
     Json(body): Json<api::NewToken>,
 ) -> Result<Json<api::Token>> {
     blocking(&s, move |s| s.create_token(&c, &body.label))
+        .await
+        .map(Json)
+}
+
+async fn tokens(
+    State(s): State<AppState>,
+    Authenticated(c): Authenticated,
+) -> Result<Json<Vec<api::TokenListing>>> {
+    blocking(&s, move |s| s.tokens(&c)).await.map(Json)
+}
+
+async fn revoke_token(
+    State(s): State<AppState>,
+    Authenticated(c): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<api::TokenListing>> {
+    blocking(&s, move |s| s.revoke_token(&c, &id))
+        .await
+        .map(Json)
+}
+
+/// A password change needs a password sign-in: a stolen API token must not
+/// lead to the account itself.
+async fn set_password(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Authenticated(c): Authenticated,
+    Path(name): Path<String>,
+    Json(body): Json<api::SetPassword>,
+) -> Result<Json<api::PasswordChanged>> {
+    let by_password = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| matches!(parse_authorization(v), Ok(Credentials::Basic { .. })));
+    if !by_password {
+        return Err(ServiceError::Forbidden(
+            "changing a password needs a user and password, not an API token".into(),
+        ));
+    }
+    blocking(&s, move |s| s.set_password(&c, &name, &body.password))
+        .await
+        .map(Json)
+}
+
+async fn remove_user(
+    State(s): State<AppState>,
+    Authenticated(c): Authenticated,
+    Path(name): Path<String>,
+) -> Result<Json<api::UserRemoved>> {
+    blocking(&s, move |s| s.remove_user(&c, &name))
         .await
         .map(Json)
 }

@@ -9,6 +9,8 @@ pub mod http;
 pub mod imap;
 pub mod offline;
 pub mod service;
+pub mod signin;
+pub mod throttle;
 
 pub use error::ServiceError;
 pub use service::{Caller, Service};
@@ -22,6 +24,8 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// The first administrator's password; generated and printed once if absent.
     pub admin_password: Option<String>,
+    /// Password hashes computed at once (default: half the cores, at least 1).
+    pub password_checks: Option<usize>,
 }
 
 /// Opens the data folder and serves until SIGINT/SIGTERM.
@@ -30,12 +34,15 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let admin_password = config.admin_password.clone();
     let service =
         tokio::task::spawn_blocking(move || Service::open(&data, admin_password)).await??;
-    let service = Arc::new(service);
+    let slots = config
+        .password_checks
+        .unwrap_or_else(signin::default_hash_slots);
+    let service = Arc::new(service.with_hash_slots(slots));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let local = listener.local_addr()?;
-    tracing::info!(%local, data = %config.data.display(), "satchel service listening");
+    tracing::info!(%local, data = %config.data.display(), password_checks = slots, "satchel service listening");
     eprintln!(
         "satchel: serving {} on http://{local}",
         config.data.display()
@@ -43,9 +50,11 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let scheduler = tokio::spawn(offline::schedule::run(service.clone()));
     let archive_scheduler = tokio::spawn(imap::schedule::run(service.clone()));
     let committer = tokio::spawn(commit_index_every_second(service.clone()));
+    // The client address (ConnectInfo) is what sign-in throttling counts by.
+    let app = http::router(service.clone()).merge(console::router(service.clone()));
     let served = axum::serve(
         listener,
-        http::router(service.clone()).merge(console::router(service.clone())),
+        app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await;

@@ -1,6 +1,6 @@
 //! [`Service`]: the archive service's operations, each checking who may do it.
 
-use crate::auth::{self, Credentials, VerifiedCache};
+use crate::auth::{self, VerifiedCache};
 use crate::error::ServiceError;
 use satchel_api as api;
 use satchel_archive::{Archive, ArchiveError, BatchItem, MailboxInfo, SearchRequest, UserInfo};
@@ -10,8 +10,12 @@ pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
 pub struct Service {
     pub(crate) archive: Archive,
-    verified: VerifiedCache,
+    pub(crate) verified: VerifiedCache,
     pub(crate) offline: crate::offline::OfflineRuntime,
+    /// Failed password sign-ins per client address and user (429 past the limit).
+    pub(crate) throttle: crate::throttle::Throttle,
+    /// How many password hashes may run at once.
+    pub(crate) hashing: crate::signin::HashSlots,
 }
 
 /// An authenticated caller.
@@ -47,6 +51,8 @@ impl Service {
             archive,
             verified: VerifiedCache::default(),
             offline: crate::offline::OfflineRuntime::new(data),
+            throttle: Default::default(),
+            hashing: crate::signin::HashSlots::new(crate::signin::default_hash_slots()),
         };
         service.ensure_admin(admin_password)?;
         Ok(service)
@@ -54,7 +60,9 @@ impl Service {
 
     fn ensure_admin(&self, password: Option<String>) -> Result<()> {
         let cat = self.archive.catalog()?;
-        if cat.user(ADMIN)?.is_some() {
+        // Any administrator will do: one who removed user admin does not want
+        // it back at the next start.
+        if cat.users()?.iter().any(|u| u.admin) {
             return Ok(());
         }
         let (password, generated) = match password.filter(|p| !p.is_empty()) {
@@ -75,33 +83,22 @@ impl Service {
         &self.archive
     }
 
-    pub fn authenticate(&self, creds: Option<Credentials>) -> Result<Caller> {
-        let refused = || ServiceError::Unauthorized("wrong user name or password".into());
-        match creds {
-            None => Err(ServiceError::Unauthorized(
-                "credentials required (user and password, or an API token)".into(),
-            )),
-            Some(Credentials::Basic { user, password }) => {
-                let info = self.archive.catalog()?.user(&user)?;
-                let Some(info) = info else {
-                    // Same cost as a real check, so a probe learns nothing from timing.
-                    auth::verify_password(&password, auth::dummy_hash());
-                    return Err(refused());
-                };
-                if !self.verified.check(&user, &password, &info.password_hash) {
-                    return Err(refused());
-                }
-                Ok(Caller { user: info })
-            }
-            Some(Credentials::Bearer(token)) => {
-                let cat = self.archive.catalog()?;
-                let name = cat.token_user(&auth::token_hash(&token))?.ok_or_else(|| {
-                    ServiceError::Unauthorized("unknown or revoked API token".into())
-                })?;
-                let info = cat.user(&name)?.ok_or_else(refused)?;
-                Ok(Caller { user: info })
-            }
-        }
+    /// At most `n` (at least 1) password hashes at once; the rest wait.
+    pub fn with_hash_slots(mut self, n: usize) -> Self {
+        self.hashing = crate::signin::HashSlots::new(n);
+        self
+    }
+
+    /// The caller an API token stands for. Password sign-ins go through
+    /// [`crate::signin::authenticate`], which throttles them.
+    pub fn authenticate_token(&self, token: &str) -> Result<Caller> {
+        let revoked = || ServiceError::Unauthorized("unknown or revoked API token".into());
+        let cat = self.archive.catalog()?;
+        let name = cat
+            .token_user(&auth::token_hash(token))?
+            .ok_or_else(revoked)?;
+        let info = cat.user(&name)?.ok_or_else(revoked)?;
+        Ok(Caller { user: info })
     }
 
     pub fn create_token(&self, caller: &Caller, label: &str) -> Result<api::Token> {
@@ -118,11 +115,7 @@ impl Service {
     pub fn add_user(&self, caller: &Caller, new: &api::NewUser) -> Result<api::User> {
         caller.require_admin()?;
         validate_name("user name", &new.name)?;
-        if new.password.len() < 8 {
-            return Err(ServiceError::BadRequest(
-                "a password needs at least 8 characters".into(),
-            ));
-        }
+        validate_password(&new.password)?;
         let hash = auth::hash_password(&new.password)?;
         self.archive
             .catalog()?
@@ -131,6 +124,84 @@ impl Service {
             name: new.name.clone(),
             admin: new.admin,
         })
+    }
+
+    /// Sets `name`'s password (yours, or anyone's for an administrator) and
+    /// revokes all of `name`'s API tokens; console sessions opened with the
+    /// old password end at their next request.
+    pub fn set_password(
+        &self,
+        caller: &Caller,
+        name: &str,
+        password: &str,
+    ) -> Result<api::PasswordChanged> {
+        if caller.user.name != name {
+            caller.require_admin()?;
+        }
+        validate_password(password)?;
+        let hash = auth::hash_password(password)?;
+        let revoked = self.archive.catalog()?.set_password(name, &hash)?;
+        tracing::info!(user = ?name, by = ?caller.user.name, tokens_revoked = revoked, "password changed");
+        Ok(api::PasswordChanged {
+            user: name.to_string(),
+            tokens_revoked: revoked,
+        })
+    }
+
+    /// Removes a user with their API tokens, grants and console sessions.
+    /// The last administrator stays.
+    pub fn remove_user(&self, caller: &Caller, name: &str) -> Result<api::UserRemoved> {
+        caller.require_admin()?;
+        let mut cat = self.archive.catalog()?;
+        let users = cat.users()?;
+        let target = users
+            .iter()
+            .find(|u| u.name == name)
+            .ok_or_else(|| ServiceError::NotFound(format!("no user {name}")))?;
+        if target.admin && users.iter().filter(|u| u.admin).count() == 1 {
+            return Err(ServiceError::Conflict(format!(
+                "{name} is the last administrator: make another one first"
+            )));
+        }
+        let removed = cat.remove_user(name)?;
+        tracing::info!(user = ?name, by = ?caller.user.name, tokens_revoked = removed.tokens, grants_revoked = removed.grants, "user removed");
+        Ok(api::UserRemoved {
+            user: name.to_string(),
+            tokens_revoked: removed.tokens,
+            grants_revoked: removed.grants,
+        })
+    }
+
+    /// The caller's API tokens; an administrator's: everyone's.
+    pub fn tokens(&self, caller: &Caller) -> Result<Vec<api::TokenListing>> {
+        let owner = (!caller.user.admin).then_some(caller.user.name.as_str());
+        Ok(self
+            .archive
+            .catalog()?
+            .tokens(owner)?
+            .into_iter()
+            .map(token_view)
+            .collect())
+    }
+
+    /// Revokes one of the caller's tokens (an administrator: anyone's). Someone
+    /// else's token is "no such token", as if it did not exist.
+    pub fn revoke_token(&self, caller: &Caller, id: &str) -> Result<api::TokenListing> {
+        let well_formed = id.len() == satchel_archive::catalog::TOKEN_ID_LEN
+            && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if !well_formed {
+            return Err(ServiceError::BadRequest(format!(
+                "{id:?} is not a token id (16 lowercase hex digits, from `satchel token list`)"
+            )));
+        }
+        let owner = (!caller.user.admin).then_some(caller.user.name.as_str());
+        let revoked = self
+            .archive
+            .catalog()?
+            .revoke_token(id, owner)?
+            .ok_or_else(|| ServiceError::NotFound(format!("no API token {id}")))?;
+        tracing::info!(token = id, user = ?revoked.user, by = ?caller.user.name, "API token revoked");
+        Ok(token_view(revoked))
     }
 
     pub fn users(&self, caller: &Caller) -> Result<Vec<api::User>> {
@@ -391,6 +462,24 @@ fn mailbox_view(m: MailboxInfo) -> api::Mailbox {
         bytes: m.bytes,
         grants: m.grants,
     }
+}
+
+fn token_view(t: satchel_archive::TokenInfo) -> api::TokenListing {
+    api::TokenListing {
+        id: t.id,
+        user: t.user,
+        label: t.label,
+        created: satchel_offline::rfc3339(t.created),
+    }
+}
+
+fn validate_password(password: &str) -> Result<()> {
+    if password.chars().count() < 8 {
+        return Err(ServiceError::BadRequest(
+            "a password needs at least 8 characters".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn validate_name(what: &str, name: &str) -> Result<()> {

@@ -13,7 +13,7 @@ mod search;
 
 use crate::auth::{Credentials, random_secret};
 use crate::error::ServiceError;
-use crate::http::blocking;
+use crate::http::{ClientAddress, blocking};
 use crate::service::{Caller, Service};
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -43,6 +43,8 @@ pub struct Console {
 
 struct SessionEntry {
     user: String,
+    /// The password it was opened with: a new password signs the session out.
+    password_hash: String,
     csrf: String,
     expires: Instant,
 }
@@ -169,12 +171,12 @@ impl FromRequestParts<Console> for Session {
         let Some(token) = cookie_token(&parts.headers) else {
             return Err(to_login());
         };
-        let (user, csrf) = {
+        let (user, password_hash, csrf) = {
             let mut map = state.sessions.lock().unwrap_or_else(|e| e.into_inner());
             let now = Instant::now();
             map.retain(|_, s| s.expires > now);
             match map.get(&token) {
-                Some(s) => (s.user.clone(), s.csrf.clone()),
+                Some(s) => (s.user.clone(), s.password_hash.clone(), s.csrf.clone()),
                 None => return Err(to_login()),
             }
         };
@@ -184,12 +186,13 @@ impl FromRequestParts<Console> for Session {
         .await
         .map_err(|e| PageError(e).into_response())?;
         match info {
-            Some(user) => Ok(Session {
+            Some(user) if user.password_hash == password_hash => Ok(Session {
                 caller: Caller { user },
                 csrf,
                 token,
             }),
-            None => Err(to_login()),
+            // Removed, or the password changed since: signed out.
+            _ => Err(to_login()),
         }
     }
 }
@@ -272,18 +275,23 @@ async fn login_page() -> Html<String> {
     Html(login_form(None, ""))
 }
 
-async fn login(State(st): State<Console>, Form(form): Form<HashMap<String, String>>) -> Response {
+async fn login(
+    State(st): State<Console>,
+    ClientAddress(client): ClientAddress,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     let user = form.get("user").cloned().unwrap_or_default();
     let password = form.get("password").cloned().unwrap_or_default();
     let creds = Credentials::Basic {
         user: user.clone(),
         password,
     };
-    match blocking(&st.service, move |s| s.authenticate(Some(creds))).await {
+    match crate::signin::authenticate(&st.service, Some(creds), client).await {
         Ok(caller) => {
             let token = random_secret();
             let entry = SessionEntry {
                 user: caller.user.name.clone(),
+                password_hash: caller.user.password_hash.clone(),
                 csrf: random_secret(),
                 expires: Instant::now() + SESSION_LIFETIME,
             };
@@ -304,7 +312,11 @@ async fn login(State(st): State<Console>, Form(form): Form<HashMap<String, Strin
                 ServiceError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
                 ref other => other.status(),
             };
-            (status, Html(login_form(Some(&e.to_string()), &user))).into_response()
+            let mut page = (status, Html(login_form(Some(&e.to_string()), &user))).into_response();
+            if let Some(secs) = e.retry_after() {
+                page.headers_mut().insert(header::RETRY_AFTER, secs.into());
+            }
+            page
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Administration: users, repositories, mailboxes and grants.
+//! Administration: users, API tokens, repositories, mailboxes and grants.
 
 use super::{Remote, password_from_stdin};
 use crate::output;
@@ -22,6 +22,38 @@ pub enum UserCmd {
     },
     /// List users.
     List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Change a password (yours; an administrator: anyone's), read from
+    /// standard input. Revokes all of that user's API tokens: laptops set up
+    /// with them must run `satchel laptop setup` again.
+    Passwd {
+        name: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Remove a user with everything they hold: API tokens, grants, console
+    /// sessions. The last administrator cannot be removed.
+    Remove {
+        name: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TokenCmd {
+    /// Your API tokens (an administrator: everyone's): id, user, created, label.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Revoke an API token by the id `satchel token list` shows.
+    Revoke {
+        id: String,
         #[command(flatten)]
         remote: Remote,
     },
@@ -140,6 +172,54 @@ pub async fn user(cmd: UserCmd) -> Result<ExitCode> {
                 for u in users {
                     println!("{}{}", u.name, if u.admin { "  admin" } else { "" });
                 }
+            }
+        }
+        UserCmd::Passwd { name, remote, .. } => {
+            let password = password_from_stdin()?;
+            let changed = remote.client()?.set_password(&name, &password).await?;
+            if remote.json {
+                output::json(&changed)?;
+            } else {
+                println!(
+                    "changed the password of {}; {} API token(s) revoked",
+                    changed.user, changed.tokens_revoked
+                );
+            }
+        }
+        UserCmd::Remove { name, remote } => {
+            let removed = remote.client()?.remove_user(&name).await?;
+            if remote.json {
+                output::json(&removed)?;
+            } else {
+                println!(
+                    "removed user {}; {} API token(s) and {} grant(s) revoked",
+                    removed.user, removed.tokens_revoked, removed.grants_revoked
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn token(cmd: TokenCmd) -> Result<ExitCode> {
+    match cmd {
+        TokenCmd::List { remote } => {
+            let tokens = remote.client()?.tokens().await?;
+            if remote.json {
+                output::json(&tokens)?;
+            } else {
+                println!("{:<16}  {:<16} {:<25} LABEL", "ID", "USER", "CREATED");
+                for t in tokens {
+                    println!("{:<16}  {:<16} {:<25} {}", t.id, t.user, t.created, t.label);
+                }
+            }
+        }
+        TokenCmd::Revoke { id, remote } => {
+            let t = remote.client()?.revoke_token(&id).await?;
+            if remote.json {
+                output::json(&t)?;
+            } else {
+                println!("revoked API token {} of {} ({})", t.id, t.user, t.label);
             }
         }
     }

@@ -148,12 +148,10 @@ pub async fn run(a: LaptopArgs) -> Result<ExitCode> {
         }
         LaptopCmd::Open { link } => {
             let link: MessageLink = link.parse()?;
-            let (raw, source) = satchel_laptop::open_message(&home, &link).await?;
-            if source == Source::LocalCopy {
-                tracing::info!("service unreachable: {link} read from the local copy");
-            }
+            let opened = satchel_laptop::open_message(&home, &link).await?;
+            note_local_copy(opened.service_error.as_ref());
             let mut out = std::io::stdout().lock();
-            out.write_all(&raw)?;
+            out.write_all(&opened.value)?;
             out.flush()?;
             Ok(ExitCode::SUCCESS)
         }
@@ -163,8 +161,9 @@ pub async fn run(a: LaptopArgs) -> Result<ExitCode> {
             limit,
             json,
         } => {
-            let (results, source) =
-                satchel_laptop::search(&home, &query, mailbox.as_deref(), limit).await?;
+            let found = satchel_laptop::search(&home, &query, mailbox.as_deref(), limit).await?;
+            note_local_copy(found.service_error.as_ref());
+            let (results, source) = (found.value, found.source);
             if json {
                 let mut v = serde_json::to_value(&results)?;
                 v["source"] = serde_json::Value::from(match source {
@@ -225,6 +224,16 @@ pub async fn run(a: LaptopArgs) -> Result<ExitCode> {
             })
         }
         LaptopCmd::InstallHandler => install_handler(),
+    }
+}
+
+/// Why an answer came from the local copy: offline is the normal case (a
+/// debug note), a revoked token needs the user to act (always said).
+fn note_local_copy(why: Option<&satchel_laptop::Error>) {
+    match why {
+        Some(e @ satchel_laptop::Error::TokenRevoked { .. }) => eprintln!("satchel: {e}"),
+        Some(e) => tracing::info!("{e}: answered from the local copy"),
+        None => {}
     }
 }
 

@@ -67,6 +67,9 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(admin::UserCmd),
+    /// List and revoke API tokens (laptops hold one each).
+    #[command(subcommand)]
+    Token(admin::TokenCmd),
     /// Manage repositories (storage locations).
     #[command(subcommand)]
     Repo(admin::RepoCmd),
@@ -100,6 +103,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(a) => serve::run(a).await,
         Command::User(c) => admin::user(c).await,
+        Command::Token(c) => admin::token(c).await,
         Command::Repo(c) => admin::repo(c).await,
         Command::Mailbox(c) => admin::mailbox(c).await,
         Command::Import(a) => import::run(a).await,

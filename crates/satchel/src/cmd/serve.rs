@@ -12,6 +12,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "SATCHEL_LISTEN", default_value = "127.0.0.1:8480")]
     listen: SocketAddr,
+    /// Password hashes computed at once; more sign-ins wait (default: half
+    /// the cores, at least 1).
+    #[arg(long, env = "SATCHEL_PASSWORD_CHECKS")]
+    password_checks: Option<usize>,
 }
 
 pub async fn run(a: ServeArgs) -> Result<ExitCode> {
@@ -24,6 +28,7 @@ pub async fn run(a: ServeArgs) -> Result<ExitCode> {
         data,
         listen: a.listen,
         admin_password: std::env::var("SATCHEL_ADMIN_PASSWORD").ok(),
+        password_checks: a.password_checks,
     })
     .await?;
     Ok(ExitCode::SUCCESS)

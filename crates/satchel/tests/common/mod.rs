@@ -71,6 +71,20 @@ impl Server {
 
     /// Starts a service on `data` (kept by the caller across restarts).
     pub fn start_in(data: &Path) -> Server {
+        Server::start_in_with(data, &[])
+    }
+
+    /// A fresh service with extra environment variables.
+    pub fn start_with(env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let mut s = Server::start_in_with(&data, env);
+        s._dir = Some(dir);
+        s
+    }
+
+    /// Starts a service on `data` with extra environment variables.
+    pub fn start_in_with(data: &Path, env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let log = data.with_extension(format!("{port}.log"));
         std::fs::create_dir_all(data.parent().expect("parent")).expect("mkdir");
@@ -80,6 +94,7 @@ impl Server {
             .arg("--data")
             .arg(data)
             .env("SATCHEL_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .envs(env.iter().copied())
             .stdout(logf.try_clone().expect("log"))
             .stderr(logf)
             .spawn()
@@ -167,7 +182,8 @@ pub fn ok(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-pub fn run_with_stdin(cmd: &mut Command, input: &str) -> Output {
+/// Runs with `input` (and a newline) on standard input; success or not.
+pub fn output_with_stdin(cmd: &mut Command, input: &str) -> Output {
     use std::io::Write;
     let mut child = cmd
         .stdin(Stdio::piped())
@@ -181,7 +197,12 @@ pub fn run_with_stdin(cmd: &mut Command, input: &str) -> Output {
         .expect("stdin")
         .write_all(format!("{input}\n").as_bytes())
         .expect("write stdin");
-    let out = child.wait_with_output().expect("wait");
+    child.wait_with_output().expect("wait")
+}
+
+/// Runs with `input` on standard input and asserts success.
+pub fn run_with_stdin(cmd: &mut Command, input: &str) -> Output {
+    let out = output_with_stdin(cmd, input);
     assert!(
         out.status.success(),
         "command failed: {cmd:?}: {}",

@@ -1,0 +1,179 @@
+//! Who is calling, for the API, the console and laptop setup alike.
+//!
+//! A password sign-in passes the throttle ([`crate::throttle`]) before
+//! anything is hashed, and its argon2 hash runs in one of a few slots
+//! ([`HashSlots`]): a flood of guesses waits for a slot instead of taking
+//! every core and ~19 MiB each, so requests that need no hash (API tokens,
+//! console sessions, passwords already verified) keep their speed.
+
+use crate::auth::{self, Credentials};
+use crate::error::ServiceError;
+use crate::http::blocking;
+use crate::service::{Caller, Service};
+use crate::throttle::{Attempt, LockedOut, MAX_FAILURES};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::Semaphore;
+
+type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// Half the cores, at least one: the other half keeps serving.
+pub fn default_hash_slots() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get() / 2)
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// A bound on password hashes running at once.
+pub struct HashSlots {
+    slots: Arc<Semaphore>,
+    running: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+impl HashSlots {
+    pub fn new(n: usize) -> Self {
+        let limit = n.max(1);
+        HashSlots {
+            slots: Arc::new(Semaphore::new(limit)),
+            running: Arc::default(),
+            limit,
+        }
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Verifies `password` against `stored` (a dummy hash for an unknown
+    /// user, so that the refusal costs the same) once a slot is free and the
+    /// attempt is still admitted. Returns the verdict and how many hashes ran
+    /// at that moment, this one included. The slot is held by the hashing
+    /// thread itself, so a caller that goes away cannot free it early.
+    async fn verify(
+        &self,
+        attempt: &Attempt<'_>,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<(bool, usize)> {
+        let permit = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| ServiceError::Internal(format!("password check slots: {e}")))?;
+        attempt.recheck().map_err(locked_out)?;
+        let running = self.running.clone();
+        let verdict = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            let stored = stored.as_deref().unwrap_or_else(|| auth::dummy_hash());
+            let ok = auth::verify_password(&password, stored);
+            running.fetch_sub(1, Ordering::SeqCst);
+            (ok, now)
+        })
+        .await?;
+        Ok(verdict)
+    }
+}
+
+fn locked_out(l: LockedOut) -> ServiceError {
+    ServiceError::TooManyRequests {
+        message: format!(
+            "too many failed sign-ins from this address or for this user: try again in {} s",
+            l.retry_after
+        ),
+        retry_after: l.retry_after,
+    }
+}
+
+/// The caller behind `creds`, coming from `client`.
+pub async fn authenticate(
+    service: &Arc<Service>,
+    creds: Option<Credentials>,
+    client: IpAddr,
+) -> Result<Caller> {
+    match creds {
+        None => Err(ServiceError::Unauthorized(
+            "credentials required (user and password, or an API token)".into(),
+        )),
+        // 256-bit tokens cannot be guessed and cost one SHA-256: not throttled.
+        Some(Credentials::Bearer(token)) => {
+            blocking(service, move |s| s.authenticate_token(&token)).await
+        }
+        Some(Credentials::Basic { user, password }) => {
+            sign_in(service, user, password, client).await
+        }
+    }
+}
+
+async fn sign_in(
+    service: &Arc<Service>,
+    user: String,
+    password: String,
+    client: IpAddr,
+) -> Result<Caller> {
+    let attempt = service.throttle.begin(&user, client).map_err(|l| {
+        tracing::info!(user = ?user, %client, retry_after = l.retry_after, "sign-in refused: locked out");
+        locked_out(l)
+    })?;
+    let name = user.clone();
+    let info = blocking(service, move |s| Ok(s.archive().catalog()?.user(&name)?)).await?;
+    if let Some(info) = &info
+        && service
+            .verified
+            .known(&user, &password, &info.password_hash)
+    {
+        attempt.succeeded();
+        return Ok(Caller { user: info.clone() });
+    }
+    let stored = info.as_ref().map(|i| i.password_hash.clone());
+    let (ok, running) = service
+        .hashing
+        .verify(&attempt, password.clone(), stored)
+        .await?;
+    match info {
+        Some(info) if ok => {
+            service
+                .verified
+                .remember(&user, &password, &info.password_hash);
+            attempt.succeeded();
+            Ok(Caller { user: info })
+        }
+        _ => {
+            log_failure(attempt, &user, client, running);
+            Err(ServiceError::Unauthorized(
+                "wrong user name or password".into(),
+            ))
+        }
+    }
+}
+
+fn log_failure(attempt: Attempt<'_>, user: &str, client: IpAddr, running: usize) {
+    let out = attempt.failed();
+    tracing::warn!(
+        user = ?user,
+        %client,
+        failures_from_client = out.address_failures,
+        failures_for_user = out.user_failures,
+        concurrent_hashes = running,
+        "password sign-in failed"
+    );
+    if let Some(lock) = out.address_locked {
+        tracing::warn!(
+            %client,
+            seconds = lock.as_secs(),
+            "sign-in lockout: client address locked after {MAX_FAILURES} failures in a row"
+        );
+    }
+    if let Some(lock) = out.user_locked {
+        tracing::warn!(
+            user = ?user,
+            seconds = lock.as_secs(),
+            "sign-in lockout: user locked after {MAX_FAILURES} failures in a row \
+             (except from addresses it signed in from before)"
+        );
+    }
+}
