@@ -2,10 +2,11 @@
 //!
 //! After [`MAX_FAILURES`] failures in a row a client address is locked out: its
 //! password sign-ins are answered 429 with `Retry-After` before any password is
-//! hashed. A user name with as many failures in a row (from any addresses) is
-//! locked the same way, except from the addresses it signed in from before: a
-//! guesser spread over many addresses is slowed down, while the real user, at
-//! home, keeps working and a guesser elsewhere cannot lock them out.
+//! hashed. A user name with as many failures in a row, from more than one
+//! address, is locked the same way, except from the addresses it signed in
+//! from before: a guesser spread over many addresses is slowed down, while the
+//! real user, at home, keeps working. A guesser at one address is stopped by
+//! the address lock alone and locks the user out of nowhere.
 //!
 //! When a lock expires one more guess is allowed; its failure locks again for
 //! twice as long (up to [`MAX_LOCK`]). A success from an address clears that
@@ -55,19 +56,22 @@ impl Record {
         None
     }
 
-    /// Counts a failure; returns the new lock's length if this one locks.
-    /// After an hour without failures the count and the lock length start
-    /// afresh.
-    fn fail(&mut self, now: Instant) -> Option<Duration> {
-        if self
-            .last
+    /// True when the last failure is so old that counting starts afresh.
+    fn stale(&self, now: Instant) -> bool {
+        self.last
             .is_some_and(|l| now.duration_since(l) > FORGET_AFTER)
-        {
+    }
+
+    /// Counts a failure; returns the new lock's length if this one locks
+    /// (only when `may_lock`). After an hour without failures the count and
+    /// the lock length start afresh.
+    fn fail(&mut self, now: Instant, may_lock: bool) -> Option<Duration> {
+        if self.stale(now) {
             *self = Record::default();
         }
-        self.failures += 1;
+        self.failures = self.failures.saturating_add(1);
         self.last = Some(now);
-        if self.failures < MAX_FAILURES {
+        if self.failures < MAX_FAILURES || !may_lock {
             return None;
         }
         let lock = FIRST_LOCK
@@ -102,6 +106,9 @@ impl Record {
 struct UserRecord {
     record: Record,
     trusted: Vec<IpAddr>,
+    /// Addresses the current failures came from (two are enough to know the
+    /// guessing is spread).
+    guessers: Vec<IpAddr>,
 }
 
 #[derive(Default)]
@@ -231,6 +238,7 @@ impl Attempt<'_> {
         let user = state.users.entry(self.user.clone()).or_default();
         if user.record.wait(now).is_none() {
             user.record.failures = 0;
+            user.guessers.clear();
         }
         if !user.trusted.contains(&self.address) {
             if user.trusted.len() >= TRUSTED_PER_USER {
@@ -246,10 +254,17 @@ impl Attempt<'_> {
         let mut state = self.throttle.lock();
         let mut out = FailureOutcome::default();
         let address = state.addresses.entry(self.address).or_default();
-        out.address_locked = address.fail(now);
+        out.address_locked = address.fail(now, true);
         out.address_failures = address.in_a_row();
         let user = state.users.entry(self.user.clone()).or_default();
-        out.user_locked = user.record.fail(now);
+        if user.record.stale(now) {
+            user.guessers.clear();
+        }
+        if user.guessers.len() < 2 && !user.guessers.contains(&self.address) {
+            user.guessers.push(self.address);
+        }
+        let spread = user.guessers.len() >= 2;
+        out.user_locked = user.record.fail(now, spread);
         out.user_failures = user.record.in_a_row();
         out
     }
@@ -274,24 +289,40 @@ mod tests {
     }
 
     #[test]
-    fn ten_failures_lock_the_address_and_the_user_elsewhere() {
+    fn one_guessing_address_is_locked_alone() {
         let t = Throttle::default();
-        t.begin("alice", ip("10.0.0.9")).expect("first").succeeded();
         fail_n(&t, "alice", "10.0.0.1", MAX_FAILURES - 1);
         let last = t.begin("alice", ip("10.0.0.1")).expect("tenth").failed();
         assert_eq!(last.address_locked, Some(FIRST_LOCK));
-        assert_eq!(last.user_locked, Some(FIRST_LOCK));
+        assert_eq!(last.user_locked, None, "one address locks no user");
         let refused = t
             .begin("bob", ip("10.0.0.1"))
             .err()
             .expect("address locked");
         assert!(refused.retry_after > 1 && refused.retry_after <= 60);
-        assert!(t.begin("alice", ip("10.0.0.2")).is_err(), "user locked");
-        t.begin("alice", ip("10.0.0.9"))
-            .expect("alice's own address still works")
+        t.begin("alice", ip("10.0.0.2"))
+            .expect("alice elsewhere still works")
             .succeeded();
-        t.begin("bob", ip("10.0.0.2"))
-            .expect("other users elsewhere work")
+    }
+
+    #[test]
+    fn spread_guessing_locks_the_name_except_where_it_signed_in() {
+        let t = Throttle::default();
+        t.begin("bob", ip("10.0.0.9")).expect("home").succeeded();
+        let mut last = FailureOutcome::default();
+        for n in 0..MAX_FAILURES {
+            last = t
+                .begin("bob", ip(&format!("10.0.3.{n}")))
+                .expect("one guess each")
+                .failed();
+        }
+        assert_eq!(last.user_locked, Some(FIRST_LOCK));
+        assert!(t.begin("bob", ip("10.0.4.1")).is_err(), "name locked");
+        t.begin("bob", ip("10.0.0.9"))
+            .expect("bob's own address still works")
+            .succeeded();
+        t.begin("carl", ip("10.0.4.1"))
+            .expect("other users work")
             .succeeded();
     }
 
@@ -342,14 +373,14 @@ mod tests {
         let mut r = Record::default();
         let now = Instant::now();
         for _ in 0..MAX_FAILURES - 1 {
-            assert_eq!(r.fail(now), None);
+            assert_eq!(r.fail(now, true), None);
         }
-        assert_eq!(r.fail(now), Some(FIRST_LOCK));
-        assert_eq!(r.fail(now), Some(FIRST_LOCK * 2));
+        assert_eq!(r.fail(now, true), Some(FIRST_LOCK));
+        assert_eq!(r.fail(now, true), Some(FIRST_LOCK * 2));
         for _ in 0..10 {
-            r.fail(now);
+            r.fail(now, true);
         }
-        assert_eq!(r.fail(now), Some(MAX_LOCK));
+        assert_eq!(r.fail(now, true), Some(MAX_LOCK));
     }
 
     #[test]

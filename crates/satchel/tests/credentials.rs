@@ -146,10 +146,27 @@ fn guessing_locks_out_the_guesser_not_the_others() {
         .args(["mailbox", "list", "--json"])));
     assert!(me.is_array(), "{me}");
     console_login(&server, "127.0.0.1", "carol", "carol-password").expect("carol's console");
-    // ...while carol's name is locked for addresses she never used: a guesser
-    // spread over many addresses gets no more than ten guesses either.
-    let r = whoami(&server, "127.0.0.4", "carol", "carol-password");
-    assert_eq!(r.status(), 429);
+    // ...and from an address she never used: one guessing address locks
+    // itself, not her.
+    assert_eq!(
+        whoami(&server, "127.0.0.4", "carol", "carol-password").status(),
+        200
+    );
+
+    // A guesser spread over many addresses, one guess each: after ten, dave's
+    // name is locked for addresses he never signed in from...
+    for n in 0..10 {
+        let r = whoami(&server, &format!("127.0.2.{}", n + 1), "dave", "guess");
+        assert_eq!(r.status(), 401, "spread guess {n}");
+    }
+    let r = whoami(&server, "127.0.3.1", "dave", "dave-password");
+    assert_eq!(r.status(), 429, "dave's name from a new address");
+    assert!(retry_after(&r) >= 1);
+    // ...but not where he works.
+    assert_eq!(
+        whoami(&server, "127.0.0.3", "dave", "dave-password").status(),
+        200
+    );
 
     // Each failure and the lockouts are in the service's log.
     let log = log_of(&server);
@@ -166,6 +183,11 @@ fn guessing_locks_out_the_guesser_not_the_others() {
     );
     assert!(
         log.lines()
+            .any(|l| l.contains("sign-in lockout: user locked") && l.contains("\"dave\"")),
+        "{log}"
+    );
+    assert!(
+        !log.lines()
             .any(|l| l.contains("sign-in lockout: user locked") && l.contains("\"carol\"")),
         "{log}"
     );
