@@ -123,36 +123,23 @@ impl Scan {
     fn run(&mut self, raw: &[u8], levels: usize, max: usize) {
         let mut lines = Lines::new(raw);
         let mut block = Block::default();
-        while let Some(line) = lines.next_unfolded() {
+        while let Some(line) = lines.next_line() {
             if self.containers > max {
                 return;
             }
             if line.is_empty() {
-                let encoded = block
-                    .encoding
-                    .filter(|_| block.message || (!block.content_type && self.digest));
-                if let (Some(encoding), true) = (encoded, levels > 0) {
-                    let body = lines.until_boundary();
-                    if let Some(decoded) = decode(encoding, body) {
-                        self.run(&decoded, levels - 1, max);
-                    }
-                }
+                self.end_block(&block, &mut lines, levels, max);
                 block = Block::default();
                 continue;
             }
+            // Only `Content-*` fields matter; every other line is passed over
+            // without a copy (this scan runs before every parse).
+            if line.len() < 12 || !line[..8].eq_ignore_ascii_case(b"content-") {
+                continue;
+            }
+            let line = lines.unfold(line);
             if let Some(value) = header_value(&line, b"content-type") {
-                block.content_type = true;
-                let value = value.to_ascii_lowercase();
-                let value = value.trim_ascii_start();
-                if value.starts_with(b"multipart/") {
-                    self.containers += 1;
-                    self.digest |= value.starts_with(b"multipart/digest");
-                } else if value.starts_with(b"message/rfc822")
-                    || value.starts_with(b"message/global")
-                {
-                    self.containers += 1;
-                    block.message = true;
-                }
+                self.content_type(value, &mut block);
             } else if let Some(value) = header_value(&line, b"content-transfer-encoding") {
                 let value = value.trim_ascii();
                 if value.eq_ignore_ascii_case(b"base64") {
@@ -161,6 +148,37 @@ impl Scan {
                     block.encoding = Some(Encoding::QuotedPrintable);
                 }
             }
+        }
+    }
+
+    /// At the empty line that ends a header block: an encoded message's body
+    /// follows, and is decoded and scanned as the parser would.
+    fn end_block(&mut self, block: &Block, lines: &mut Lines<'_>, levels: usize, max: usize) {
+        let encoded = block
+            .encoding
+            .filter(|_| block.message || (!block.content_type && self.digest));
+        if let (Some(encoding), true) = (encoded, levels > 0) {
+            let body = lines.until_boundary();
+            if let Some(decoded) = decode(encoding, body) {
+                self.run(&decoded, levels - 1, max);
+            }
+        }
+    }
+
+    fn content_type(&mut self, value: &[u8], block: &mut Block) {
+        block.content_type = true;
+        let value = value.trim_ascii_start();
+        let starts = |prefix: &[u8]| {
+            value
+                .get(..prefix.len())
+                .is_some_and(|v| v.eq_ignore_ascii_case(prefix))
+        };
+        if starts(b"multipart/") {
+            self.containers += 1;
+            self.digest |= starts(b"multipart/digest");
+        } else if starts(b"message/rfc822") || starts(b"message/global") {
+            self.containers += 1;
+            block.message = true;
         }
     }
 }
@@ -201,7 +219,7 @@ impl<'a> Lines<'a> {
             return None;
         }
         let rest = &self.raw[self.pos..];
-        let len = rest.iter().position(|&b| b == b'\n');
+        let len = memchr::memchr(b'\n', rest);
         let line = &rest[..len.unwrap_or(rest.len())];
         self.pos += len.map_or(rest.len(), |n| n + 1);
         Some(line.strip_suffix(b"\r").unwrap_or(line))
@@ -211,17 +229,16 @@ impl<'a> Lines<'a> {
         matches!(self.raw.get(self.pos), Some(b' ' | b'\t'))
     }
 
-    /// The next logical line: a line and its continuation lines, joined.
-    fn next_unfolded(&mut self) -> Option<Vec<u8>> {
-        let mut line = self.next_line()?.to_vec();
-        // A folded header is a header; folding is not looked for on empty lines.
-        while !line.is_empty() && self.peek_is_continuation() {
+    /// `line` with the continuation lines that follow it, joined.
+    fn unfold(&mut self, line: &[u8]) -> Vec<u8> {
+        let mut line = line.to_vec();
+        while self.peek_is_continuation() {
             if let Some(more) = self.next_line() {
                 line.push(b' ');
                 line.extend_from_slice(more.trim_ascii_start());
             }
         }
-        Some(line)
+        line
     }
 
     /// The bytes from here to the next MIME boundary line (`--...`) or the end:

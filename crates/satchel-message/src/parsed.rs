@@ -201,6 +201,25 @@ mod tests {
         assert!(p.headers().is_some());
     }
 
+    /// Kept regression input found by tests/props.rs: two nested messages in a
+    /// multipart trip an assertion inside mail-parser (a panic in builds with
+    /// debug assertions, as the test suite's). It stays one message's problem.
+    #[test]
+    fn a_parser_panic_is_contained_to_the_message() {
+        let raw = b"From: a@example.org\r\nSubject: s\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"a\"\r\n\r\n--a\r\nContent-Type: message/rfc822\r\n\r\n\
+Subject: inner\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\
+Content-Type: text/plain\r\n\r\n\r\n--a--\r\n";
+        let p = Parsed::new(raw);
+        assert_eq!(p.headers().and_then(|m| m.subject()), Some("s"));
+        if cfg!(debug_assertions) {
+            assert_eq!(p.limit(), Some(&Limit::ParserFailed));
+        }
+        let s = crate::MessageSummary::extract(raw);
+        assert_eq!(s.subject, "s");
+        assert!(s.body.contains("Subject: inner"));
+    }
+
     #[test]
     fn headerless_bytes_have_no_structure() {
         let p = Parsed::new(b"just some words\r\n");
