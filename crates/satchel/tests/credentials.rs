@@ -559,3 +559,79 @@ fn removing_a_user_revokes_everything_they_hold() {
         .collect();
     assert_eq!(names, ["root"]);
 }
+
+/// Kills the child process when dropped (the agent runs until stopped).
+struct Kill(std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls `url` until `done` holds for its JSON, for at most a minute.
+fn wait_for_json(url: &str, what: &str, done: impl Fn(&serde_json::Value) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = client_from("127.0.0.1").get(url).send()
+            && let Ok(v) = r.json::<serde_json::Value>()
+            && done(&v)
+        {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_revoked_laptop_agent_says_so_and_serves_its_local_copy() {
+    let server = Server::start();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let home = tmp.path().join("carol");
+    let id = carol_with_laptop(&server, &home);
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _agent = Kill(
+        laptop(&home)
+            .args(["run", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--interval", "1", "--min-retry", "1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn agent"),
+    );
+    wait_for_json(&format!("{base}/status.json"), "the agent syncs", |v| {
+        v["mailboxes"][0]["messages"] == 1
+    });
+    let tokens = json(&server.admin_ok(&["token", "list", "--json"]));
+    let token_id = tokens[0]["id"].as_str().expect("carol's token");
+    server.admin_ok(&["token", "revoke", token_id]);
+
+    // Its next check finds out, and says what to do.
+    wait_for_json(
+        &format!("{base}/status.json"),
+        "the agent reports the revoked token",
+        |v| {
+            v["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("token revoked") && e.contains("satchel laptop setup"))
+        },
+    );
+    // Links still open, from the local copy.
+    let r = client_from("127.0.0.1")
+        .get(format!("{base}/m/{MB}/{id}.eml"))
+        .send()
+        .expect("link");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-satchel-source"], "local-copy");
+    assert_eq!(sha256_hex(&r.bytes().expect("bytes")), id);
+    let page = client_from("127.0.0.1")
+        .get(format!("{base}/"))
+        .send()
+        .expect("status page")
+        .text()
+        .expect("text");
+    assert!(page.contains("token revoked"), "{page}");
+}
