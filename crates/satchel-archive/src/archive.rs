@@ -2,13 +2,14 @@
 
 use crate::catalog::{self, Catalog, NewMessage, UserInfo};
 use crate::error::{ArchiveError, IoContext, Result};
-use crate::index::{SearchHit, SearchIndex, SearchRequest};
+use crate::index::{DocInput, SearchHit, SearchIndex, SearchRequest};
 use crate::message::{MessageId, MessageSummary, not_mail_reason};
 use crate::store;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// One message offered to the archive, with where it came from for the report.
@@ -44,9 +45,11 @@ pub struct Archive {
     index: SearchIndex,
     /// Serializes batches so "is it known yet" and "store it" cannot interleave.
     writing: Mutex<()>,
-    /// Ids whose documents are in the index writer but not yet committed.
-    uncommitted: Mutex<Vec<String>>,
     committing: Mutex<()>,
+    /// Set when the index lost uncommitted documents (a failed put or commit):
+    /// the next [`Archive::commit_index`] indexes the catalog's unindexed
+    /// messages again before committing.
+    reindex: AtomicBool,
 }
 
 /// A message being added, after the cheap checks and before the pack.
@@ -83,15 +86,30 @@ impl Archive {
             catalog: Mutex::new(catalog),
             index,
             writing: Mutex::new(()),
-            uncommitted: Mutex::new(Vec::new()),
             committing: Mutex::new(()),
+            reindex: AtomicBool::new(false),
         };
-        archive.reindex_pending()?;
+        store::remove_temporaries(&archive.local_repository_dirs()?);
+        // A full disk must not keep the service from starting: what cannot be
+        // indexed now is retried by every later commit.
+        if let Err(e) = archive.reindex_pending() {
+            tracing::error!(error = %e, "indexing unindexed messages at start; will retry");
+        }
         Ok(archive)
     }
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The folders of every local-disk repository.
+    fn local_repository_dirs(&self) -> Result<Vec<PathBuf>> {
+        let repos = self.catalog()?.repositories()?;
+        Ok(repos
+            .iter()
+            .filter(|r| r.kind == "disk")
+            .map(|r| self.resolve(&r.path))
+            .collect())
     }
 
     /// Repository folders inside the data folder are recorded relative to it, so
@@ -229,7 +247,11 @@ impl Archive {
             tx.commit()?;
         }
         let stored_at = started.elapsed();
-        self.index_prepared(&prepared)?;
+        // The batch is durable and in the catalog: an index failure now only
+        // delays its searchability (the next commit indexes it again).
+        if let Err(e) = self.index_prepared(&prepared) {
+            tracing::error!(error = %e, "indexing an archived batch; will retry");
+        }
         tracing::debug!(
             messages = prepared.len(),
             prepare_ms = prepared_at.as_millis() as u64,
@@ -240,6 +262,9 @@ impl Archive {
         Ok(outcomes)
     }
 
+    /// Puts a batch's documents into the index writer. A failure here loses
+    /// nothing: the messages stay unindexed in the catalog and the next commit
+    /// indexes them again.
     fn index_prepared(&self, prepared: &[Prepared]) -> Result<()> {
         let mut boxes: HashMap<&str, Vec<String>> = HashMap::new();
         {
@@ -248,20 +273,26 @@ impl Archive {
                 boxes.insert(&p.id, cat.mailboxes_of(&p.id)?);
             }
         }
-        for p in prepared {
-            let mbs = boxes.get(p.id.as_str()).cloned().unwrap_or_default();
-            self.index.put(&p.id, &mbs, &p.summary, p.size)?;
+        let docs: Vec<DocInput<'_>> = prepared
+            .iter()
+            .map(|p| DocInput {
+                id: &p.id,
+                mailboxes: boxes.get(p.id.as_str()).map_or(&[], Vec::as_slice),
+                summary: &p.summary,
+                size: p.size,
+            })
+            .collect();
+        let put = self.index.put_batch(&docs);
+        if put.is_err() {
+            self.reindex.store(true, Ordering::SeqCst);
         }
-        // Only after `put`: a commit that takes these ids has their documents.
-        self.uncommitted()?
-            .extend(prepared.iter().map(|p| p.id.clone()));
-        Ok(())
+        put
     }
 
-    fn uncommitted(&self) -> Result<MutexGuard<'_, Vec<String>>> {
-        self.uncommitted.lock().map_err(|_| ArchiveError::Invalid {
-            what: "index queue",
-            why: "a previous user panicked".into(),
+    fn committing(&self) -> Result<MutexGuard<'_, ()>> {
+        self.committing.lock().map_err(|_| ArchiveError::Invalid {
+            what: "index commit",
+            why: "a previous commit panicked".into(),
         })
     }
 
@@ -269,32 +300,68 @@ impl Archive {
     /// catalog. Imports do not commit the index themselves (a tantivy commit costs
     /// more than the rest of a batch); the service calls this every second and
     /// before every search, so a search always sees every imported message.
+    ///
+    /// After a failed commit (a full disk) the catalog still lists the lost
+    /// documents' messages as unindexed; this call first indexes them again, so
+    /// retrying it is all a caller does.
     pub fn commit_index(&self) -> Result<usize> {
-        let _one_at_a_time = self.committing.lock().map_err(|_| ArchiveError::Invalid {
-            what: "index commit",
-            why: "a previous commit panicked".into(),
-        })?;
-        let ids = std::mem::take(&mut *self.uncommitted()?);
-        if ids.is_empty() {
-            return Ok(0);
+        let _one_at_a_time = self.committing()?;
+        if self.reindex.swap(false, Ordering::SeqCst) {
+            return self.reindex_locked();
         }
-        self.index.commit()?;
-        self.catalog()?.mark_indexed(&ids)?;
-        Ok(ids.len())
+        self.commit_locked()
+    }
+
+    fn commit_locked(&self) -> Result<usize> {
+        match self.index.commit() {
+            Ok(done) => {
+                self.catalog()?.mark_indexed(&done)?;
+                Ok(done.len())
+            }
+            Err(e) => {
+                self.reindex.store(true, Ordering::SeqCst);
+                Err(e)
+            }
+        }
     }
 
     /// Indexes every message the catalog has not yet seen indexed (after a crash,
-    /// or after the index was rebuilt for a new schema).
+    /// a failed index commit, or after the index was rebuilt for a new schema).
     pub fn reindex_pending(&self) -> Result<usize> {
-        let mut total = 0;
+        let _one_at_a_time = self.committing()?;
+        self.reindex_locked()
+    }
+
+    fn reindex_locked(&self) -> Result<usize> {
+        let outcome = self.reindex_pass();
+        if outcome.is_err() {
+            self.reindex.store(true, Ordering::SeqCst);
+        }
+        outcome
+    }
+
+    fn reindex_pass(&self) -> Result<usize> {
+        // Documents already in the writer are committed first, so the pass
+        // below only adds what the catalog still lists.
+        let mut total = self.commit_locked()?;
+        let mut after = String::new();
         loop {
-            let ids = self.catalog()?.unindexed(512)?;
-            if ids.is_empty() {
+            let ids = self.catalog()?.unindexed_after(&after, 512)?;
+            let Some(last) = ids.last() else {
                 return Ok(total);
-            }
+            };
+            after = last.clone();
             let mut prepared = Vec::with_capacity(ids.len());
             for (slot, id) in ids.into_iter().enumerate() {
-                let raw = self.read(&id)?;
+                // A damaged message stays unindexed (and reported) rather than
+                // keeping every other message out of the index.
+                let raw = match self.read(&id) {
+                    Ok(raw) => raw,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot index a stored message");
+                        continue;
+                    }
+                };
                 prepared.push(Prepared {
                     slot,
                     summary: MessageSummary::extract(&raw),
@@ -303,9 +370,8 @@ impl Archive {
                     frame: None,
                 });
             }
-            total += prepared.len();
             self.index_prepared(&prepared)?;
-            self.commit_index()?;
+            total += self.commit_locked()?;
         }
     }
 
@@ -347,7 +413,11 @@ impl Archive {
 
     /// Searches the mailboxes `user` may search.
     pub fn search(&self, user: &UserInfo, req: &SearchRequest) -> Result<Vec<SearchHit>> {
-        self.commit_index()?;
+        // A commit that fails (a full disk) must not take search down: what is
+        // committed stays searchable, and the rest follows once a commit works.
+        if let Err(e) = self.commit_index() {
+            tracing::error!(error = %e, "committing the search index before a search");
+        }
         let allowed = self.catalog()?.searchable_by(user)?;
         self.index.search(req, &allowed)
     }

@@ -5,6 +5,7 @@
 //! schema version lives in `PRAGMA user_version`; [`Catalog::open`] migrates.
 
 use crate::error::{ArchiveError, Result};
+use crate::index::Pending;
 use crate::store::Span;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
@@ -617,20 +618,28 @@ impl Catalog {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    pub fn unindexed(&self, limit: usize) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id FROM messages WHERE indexed = 0 LIMIT ?1")?;
-        let rows = stmt.query_map([limit as i64], |r| r.get(0))?;
+    /// Unindexed messages in id order after `after` (a cursor, so that a pass
+    /// over them ends even when some stay unindexed).
+    pub fn unindexed_after(&self, after: &str, limit: usize) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id FROM messages WHERE indexed = 0 AND id > ?1 ORDER BY id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![after, limit as i64], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    pub fn mark_indexed(&mut self, ids: &[String]) -> Result<()> {
+    /// Marks messages indexed after the index commit that holds their documents.
+    /// A message that joined another mailbox since its document was made stays
+    /// unindexed: the document lists one mailbox too few.
+    pub fn mark_indexed(&mut self, done: &[Pending]) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
-            let mut stmt = tx.prepare_cached("UPDATE messages SET indexed = 1 WHERE id = ?1")?;
-            for id in ids {
-                stmt.execute([id])?;
+            let mut stmt = tx.prepare_cached(
+                "UPDATE messages SET indexed = 1 WHERE id = ?1
+                   AND (SELECT count(*) FROM membership WHERE id = ?1) = ?2",
+            )?;
+            for p in done {
+                stmt.execute(params![p.id, p.mailboxes as i64])?;
             }
         }
         tx.commit()?;

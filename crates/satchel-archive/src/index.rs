@@ -4,7 +4,7 @@
 //! The index is derived data. The catalog marks a message `indexed` only after the
 //! index commit that holds it, so anything lost in a crash is re-indexed at start.
 
-use crate::error::{ArchiveError, Result};
+use crate::error::{ArchiveError, IoContext, Result};
 use crate::message::MessageSummary;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -63,9 +63,39 @@ fn schema() -> (Schema, Fields) {
 pub struct SearchIndex {
     index: Index,
     reader: IndexReader,
-    writer: Mutex<IndexWriter>,
+    writer: Mutex<Writer>,
     fields: Fields,
 }
+
+/// The tantivy writer and what it holds that no commit has made durable yet,
+/// under one lock: a commit (or a rollback) and the ids it concerns can never
+/// drift apart.
+struct Writer {
+    /// `None` after a failure that even a rollback could not repair; the next
+    /// use opens a fresh writer.
+    inner: Option<IndexWriter>,
+    /// Each document added since the last commit: the message id and how many
+    /// mailboxes its document lists.
+    pending: Vec<Pending>,
+}
+
+/// A document in the writer but in no commit yet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pending {
+    pub id: String,
+    pub mailboxes: usize,
+}
+
+/// One message's document, as [`SearchIndex::put_batch`] takes it.
+pub struct DocInput<'a> {
+    pub id: &'a str,
+    pub mailboxes: &'a [String],
+    pub summary: &'a MessageSummary,
+    pub size: u64,
+}
+
+/// The writer's memory budget (tantivy splits it between its indexing threads).
+const WRITER_BUDGET: usize = 64 * 1024 * 1024;
 
 /// What a caller asks: a query in tantivy's syntax (`subject:invoice from:bob`),
 /// plus `after:YYYY-MM-DD` / `before:YYYY-MM-DD` for date ranges.
@@ -96,19 +126,9 @@ impl SearchIndex {
         let current = std::fs::read_to_string(&version_file)
             .ok()
             .and_then(|s| s.trim().parse::<u32>().ok());
-        let mut created = false;
-        if current != Some(INDEX_VERSION) && dir.exists() {
-            std::fs::remove_dir_all(dir).map_err(|source| ArchiveError::Io {
-                path: dir.into(),
-                source,
-            })?;
-        }
-        if !dir.exists() {
-            std::fs::create_dir_all(dir).map_err(|source| ArchiveError::Io {
-                path: dir.into(),
-                source,
-            })?;
-            created = true;
+        let created = current != Some(INDEX_VERSION);
+        if created {
+            empty_dir(dir)?;
         }
         let index = if created {
             let index = Index::create_in_dir(dir, schema)?;
@@ -122,7 +142,7 @@ impl SearchIndex {
         } else {
             Index::open_in_dir(dir)?
         };
-        let writer = index.writer(64 * 1024 * 1024)?;
+        let writer = index.writer(WRITER_BUDGET)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -131,19 +151,22 @@ impl SearchIndex {
             SearchIndex {
                 index,
                 reader,
-                writer: Mutex::new(writer),
+                writer: Mutex::new(Writer {
+                    inner: Some(writer),
+                    pending: Vec::new(),
+                }),
                 fields,
             },
             created,
         ))
     }
 
-    /// Adds or replaces a message's document.
-    pub fn put(&self, id: &str, mailboxes: &[String], s: &MessageSummary, size: u64) -> Result<()> {
+    fn document(&self, d: &DocInput<'_>) -> TantivyDocument {
         let f = self.fields;
+        let s = d.summary;
         let mut doc = TantivyDocument::default();
-        doc.add_text(f.id, id);
-        for mb in mailboxes {
+        doc.add_text(f.id, d.id);
+        for mb in d.mailboxes {
             doc.add_text(f.mailbox, mb);
         }
         doc.add_text(f.subject, &s.subject);
@@ -157,18 +180,59 @@ impl SearchIndex {
         if let Some(ts) = s.date {
             doc.add_date(f.date, DateTime::from_timestamp_secs(ts));
         }
-        doc.add_u64(f.size, size);
-        let writer = self.writer.lock().map_err(|_| poisoned())?;
-        writer.delete_term(Term::from_field_text(f.id, id));
-        writer.add_document(doc)?;
-        Ok(())
+        doc.add_u64(f.size, d.size);
+        doc
     }
 
-    /// Makes everything put so far durable and visible to searches.
-    pub fn commit(&self) -> Result<()> {
-        self.writer.lock().map_err(|_| poisoned())?.commit()?;
+    /// Adds or replaces the documents of a batch of messages. They become
+    /// durable and visible with the next [`SearchIndex::commit`] that succeeds,
+    /// which returns them. On an error nothing uncommitted survives (see
+    /// [`Writer::reset`]): the caller re-indexes from the catalog.
+    pub fn put_batch(&self, docs: &[DocInput<'_>]) -> Result<()> {
+        let mut w = self.writer.lock().map_err(|_| poisoned())?;
+        let added = (|| {
+            let writer = w.writer(&self.index)?;
+            for d in docs {
+                writer.delete_term(Term::from_field_text(self.fields.id, d.id));
+                writer.add_document(self.document(d))?;
+            }
+            Ok(())
+        })();
+        match added {
+            Ok(()) => {
+                w.pending.extend(docs.iter().map(|d| Pending {
+                    id: d.id.to_string(),
+                    mailboxes: d.mailboxes.len(),
+                }));
+                Ok(())
+            }
+            Err(e) => {
+                w.reset();
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes every document put so far durable and visible to searches, and
+    /// returns them; nothing is returned that this commit did not hold. A
+    /// failed commit (a full disk) discards every uncommitted document, so the
+    /// catalog still lists them as unindexed and the caller indexes them again.
+    pub fn commit(&self) -> Result<Vec<Pending>> {
+        let mut w = self.writer.lock().map_err(|_| poisoned())?;
+        if w.pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        let committed = w
+            .writer(&self.index)
+            .and_then(|writer| Ok(writer.commit()?));
+        if let Err(e) = committed {
+            w.reset();
+            return Err(e);
+        }
+        let done = std::mem::take(&mut w.pending);
+        drop(w);
         self.reader.reload()?;
-        Ok(())
+        Ok(done)
     }
 
     /// Searches the mailboxes in `allowed` (the caller's searchable ones). A hit
@@ -343,6 +407,46 @@ fn require_shallow(text: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Creates `dir` or removes everything in it. The folder itself stays: it may
+/// be a mount point of its own (an index on another disk).
+fn empty_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).at(dir)?;
+    for entry in std::fs::read_dir(dir).at(dir)? {
+        let path = entry.at(dir)?.path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path).at(&path)?;
+        } else {
+            std::fs::remove_file(&path).at(&path)?;
+        }
+    }
+    Ok(())
+}
+
+impl Writer {
+    /// The writer, opening a fresh one if a failure left none.
+    fn writer(&mut self, index: &Index) -> Result<&mut IndexWriter> {
+        if self.inner.is_none() {
+            self.inner = Some(index.writer(WRITER_BUDGET)?);
+        }
+        self.inner.as_mut().ok_or_else(poisoned)
+    }
+
+    /// Brings the writer back to the last commit after a failure. Why not keep
+    /// it: when an indexing thread fails (a full disk), tantivy drops that
+    /// thread, and a later commit succeeds while silently losing every document
+    /// sent to the missing thread; those messages would be marked indexed and
+    /// never found. A rollback starts fresh threads from the last commit.
+    fn reset(&mut self) {
+        self.pending.clear();
+        if let Some(mut writer) = self.inner.take() {
+            match writer.rollback() {
+                Ok(_) => self.inner = Some(writer),
+                Err(e) => tracing::warn!(error = %e, "search index rollback failed; reopening"),
+            }
+        }
+    }
 }
 
 fn poisoned() -> ArchiveError {

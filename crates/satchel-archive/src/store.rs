@@ -19,6 +19,8 @@ pub const PACK_MAGIC: &[u8; 8] = b"SATPACK1";
 /// zstd level for archived messages: level 3 is zstd's own default, fast enough to
 /// keep an import well above the disk's fsync rate.
 pub const LEVEL: i32 = 3;
+/// A pack being written is `.NAME.tmp` until it is complete and fsynced.
+const TMP_SUFFIX: &str = ".tmp";
 
 /// Where one message sits inside a pack.
 #[derive(Clone, Copy, Debug)]
@@ -61,19 +63,62 @@ pub fn write_pack(repo_dir: &Path, frames: &[&[u8]]) -> Result<PackRef> {
     let path = pack_path(repo_dir, &name);
     let dir = path.parent().unwrap_or(repo_dir).to_path_buf();
     fs::create_dir_all(&dir).at(&dir)?;
-    let tmp = dir.join(format!(".{name}.tmp"));
-    {
+    let tmp = dir.join(format!(".{name}{TMP_SUFFIX}"));
+    let written = (|| {
         let mut file = File::create(&tmp).at(&tmp)?;
         file.write_all(&bytes).at(&tmp)?;
         file.sync_all().at(&tmp)?;
+        fs::rename(&tmp, &path).at(&path)
+    })();
+    if let Err(e) = written {
+        // A full disk must not keep the partial pack: it holds the space the
+        // next attempt needs. (Nothing names it; removing it loses nothing.)
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
     }
-    fs::rename(&tmp, &path).at(&path)?;
     sync_dir(&dir)?;
     Ok(PackRef {
         name,
         size: bytes.len() as u64,
         spans,
     })
+}
+
+/// Removes the temporary packs (`.NAME.tmp`) that a write cut short (a crash,
+/// a full disk) left in these repository folders. Only pack folders are
+/// looked at, and only files ending in the temporary suffix: the catalog never
+/// names such a file. Failures are logged, never fatal: a leftover costs only
+/// space.
+pub fn remove_temporaries(repo_dirs: &[PathBuf]) -> usize {
+    let mut removed = 0;
+    for repo_dir in repo_dirs {
+        let Ok(subdirs) = fs::read_dir(repo_dir.join("packs")) else {
+            continue;
+        };
+        for sub in subdirs.flatten() {
+            let Ok(files) = fs::read_dir(sub.path()) else {
+                continue;
+            };
+            for file in files.flatten() {
+                let name = file.file_name();
+                if !name.to_string_lossy().ends_with(TMP_SUFFIX) {
+                    continue;
+                }
+                match fs::remove_file(file.path()) {
+                    Ok(()) => removed += 1,
+                    Err(e) => tracing::warn!(path = %file.path().display(), error = %e,
+                        "cannot remove a temporary pack"),
+                }
+            }
+        }
+    }
+    if removed > 0 {
+        tracing::info!(
+            removed,
+            "removed temporary packs left by an interrupted write"
+        );
+    }
+    removed
 }
 
 /// Makes a rename or a new file in `dir` durable.

@@ -22,12 +22,18 @@ pub(crate) fn write_atomic(
 ) -> Result<PathBuf> {
     let tmp = dir.join(temp_name);
     let dest = dir.join(final_name);
-    {
+    let written = (|| {
         let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
         f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))
+    })();
+    if let Err(e) = written {
+        // A failed write (a full disk) leaves no partial file behind: it would
+        // hold the space the next attempt needs.
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
     }
-    fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
     sync_dir(dir)?;
     Ok(dest)
 }

@@ -151,7 +151,20 @@ impl Repository {
         let info = writer.finish_to_dir(&self.dir.join(SEGMENTS_DIR))?;
         let mut segments = self.manifest.segments.clone();
         segments.push(SegmentRef::from(&info));
-        self.commit(self.manifest.epoch.clone(), segments)
+        let committed = self.commit(self.manifest.epoch.clone(), segments);
+        self.unless_committed(committed, &info.name)
+    }
+
+    /// After a failed manifest switch (a full disk), removes the segment just
+    /// written for it, unless the current manifest names a segment of the same
+    /// name: nothing refers to it and it holds the space a retry needs.
+    fn unless_committed(&self, committed: Result<Manifest>, segment: &str) -> Result<Manifest> {
+        if committed.is_err() && !self.manifest.segments.iter().any(|s| s.name == segment) {
+            // Best effort: if this fails too, the next garbage collection
+            // (every update starts with one) removes it.
+            let _ = remove_if_exists(&self.dir.join(SEGMENTS_DIR).join(segment));
+        }
+        committed
     }
 
     /// [`Repository::append_segment`] for a writer that knows how many
@@ -166,7 +179,8 @@ impl Repository {
         let info = writer.finish_to_dir(&self.dir.join(SEGMENTS_DIR))?;
         let mut segments = self.manifest.segments.clone();
         segments.push(SegmentRef::from(&info));
-        self.commit_with(self.manifest.epoch.clone(), segments, Some(live))
+        let committed = self.commit_with(self.manifest.epoch.clone(), segments, Some(live));
+        self.unless_committed(committed, &info.name)
     }
 
     /// Builds the next manifest, counts its live messages, makes it durable
@@ -291,7 +305,22 @@ impl Repository {
             let info = writer.finish_to_dir(&self.dir.join(SEGMENTS_DIR))?;
             segments.push(SegmentRef::from(&info));
         }
+        let switched = self.switch_compacted(full, segments);
+        // Success or not, the files the manifest does not name go: the old
+        // small segments, or the new one a failed switch (a full disk) left.
+        let collected = self.garbage_collect();
+        let m = switched?;
+        collected?;
+        Ok(m)
+    }
 
+    /// Adopts a compaction's segment list after checking that it keeps the
+    /// live set.
+    fn switch_compacted(
+        &mut self,
+        full: ReplicaIndex,
+        segments: Vec<SegmentRef>,
+    ) -> Result<Manifest> {
         // Safety net: never switch to a manifest with another live set.
         let mut candidate = self.manifest.clone();
         candidate.segments = segments.clone();
@@ -307,10 +336,7 @@ impl Repository {
         }
         drop(after);
         drop(full);
-
-        let m = self.commit(self.manifest.epoch.clone(), segments)?;
-        self.garbage_collect()?;
-        Ok(m)
+        self.commit(self.manifest.epoch.clone(), segments)
     }
 
     /// Deletes files in `segments/` that the manifest does not name

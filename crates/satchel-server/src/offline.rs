@@ -112,6 +112,31 @@ fn read_default(cat: &Catalog, key: &str) -> Result<Option<u64>> {
 }
 
 impl Service {
+    /// Removes what interrupted updates left in the offline repositories
+    /// (`.tmp-` files, segments no manifest names) at start, so a full disk
+    /// gets its space back without waiting for the next scheduled update.
+    /// Failures are logged: a leftover costs only space.
+    pub(crate) fn offline_garbage_at_start(&self) -> Result<()> {
+        let rows = self.archive.catalog()?.offline_mailboxes()?;
+        for row in rows {
+            let dir = self.offline_dir(&row.mailbox);
+            if !Manifest::path(&dir).exists() {
+                continue;
+            }
+            let collected = Repository::create_or_open(&dir, &row.mailbox)
+                .and_then(|repo| repo.garbage_collect());
+            match collected {
+                Ok(removed) if !removed.is_empty() => {
+                    tracing::info!(mailbox = %row.mailbox, ?removed, "removed offline leftovers");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(mailbox = %row.mailbox, error = %e,
+                    "cannot collect offline leftovers at start"),
+            }
+        }
+        Ok(())
+    }
+
     /// Where `address`'s offline repository lives.
     pub fn offline_dir(&self, address: &str) -> PathBuf {
         self.offline.root.join(dirname(address))

@@ -55,6 +55,7 @@ impl Service {
             hashing: crate::signin::HashSlots::new(crate::signin::default_hash_slots()),
         };
         service.ensure_admin(admin_password)?;
+        service.offline_garbage_at_start()?;
         Ok(service)
     }
 

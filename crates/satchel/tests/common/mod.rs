@@ -18,6 +18,9 @@ pub fn satchel() -> Command {
         "SATCHEL_TOKEN",
         "SATCHEL_DATA",
         "SATCHEL_HOME",
+        "SATCHEL_KEY",
+        "SATCHEL_KEY_FILE",
+        "SATCHEL_IMAP_CA_FILE",
     ] {
         cmd.env_remove(var);
     }
@@ -278,3 +281,4 @@ pub fn import_files(server: &Server, mailbox: &str, files: &[PathBuf]) {
 pub mod browser;
 pub mod dovecot;
 pub mod proxy;
+pub mod smalldisk;
