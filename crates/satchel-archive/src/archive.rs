@@ -133,7 +133,31 @@ impl Archive {
     /// Adds a batch of messages to a mailbox. When this returns, every message
     /// reported `imported` is durable (pack and catalog fsynced); it is searchable
     /// from the next search on (see [`Archive::commit_index`]).
+    ///
+    /// Bytes that do not begin like mail ([`not_mail_reason`]) are refused,
+    /// each with its reason: this is the entry for files a person imports.
     pub fn add_messages(&self, mailbox: &str, items: Vec<BatchItem>) -> Result<Vec<ItemOutcome>> {
+        self.add_batch(mailbox, items, false)
+    }
+
+    /// Like [`Archive::add_messages`] for messages a mail server holds: those
+    /// are mail whatever their bytes (no header at all, an mbox `From ` line
+    /// first), so every one is archived byte-for-byte and indexed as far as it
+    /// parses; refusing one would leave it in the mailbox for ever.
+    pub fn add_server_messages(
+        &self,
+        mailbox: &str,
+        items: Vec<BatchItem>,
+    ) -> Result<Vec<ItemOutcome>> {
+        self.add_batch(mailbox, items, true)
+    }
+
+    fn add_batch(
+        &self,
+        mailbox: &str,
+        items: Vec<BatchItem>,
+        from_server: bool,
+    ) -> Result<Vec<ItemOutcome>> {
         let _writing = self.writing.lock().map_err(|_| ArchiveError::Invalid {
             what: "archive writer",
             why: "a previous writer panicked".into(),
@@ -145,8 +169,7 @@ impl Archive {
         let ids: Vec<Option<String>> = items
             .par_iter()
             .map(|it| {
-                not_mail_reason(&it.raw)
-                    .is_none()
+                (from_server || not_mail_reason(&it.raw).is_none())
                     .then(|| MessageId::of(&it.raw).to_string())
             })
             .collect();

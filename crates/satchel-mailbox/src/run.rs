@@ -3,7 +3,8 @@
 //! For each folder the run selects the messages matching the policy (UID SEARCH,
 //! stubs excluded), and for each batch:
 //! 1. fetches them (BODY.PEEK[]: the \Seen flag is not changed);
-//! 2. stores them byte-for-byte with [`Archive::add_messages`] (folder recorded):
+//! 2. stores them byte-for-byte with [`Archive::add_server_messages`] (folder
+//!    recorded; whatever the server holds is mail, header or not):
 //!    when it returns they are durable (pack fsynced, catalog committed with
 //!    synchronous=FULL); an id already archived is not stored twice;
 //! 3. re-reads each from the archive ([`Archive::read`] checks the SHA-256
@@ -419,7 +420,7 @@ async fn archive_batch(
             });
             kept.push(f);
         }
-        let outcomes = blocking(|| archive.add_messages(address, items))?;
+        let outcomes = blocking(|| archive.add_server_messages(address, items))?;
         let mut record = Vec::new();
         for (f, o) in kept.into_iter().zip(outcomes) {
             let Some(c) = by_uid.remove(&f.uid) else {

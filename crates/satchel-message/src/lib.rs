@@ -44,3 +44,22 @@ pub fn addresses(addr: Option<&mail_parser::Address<'_>>) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// Whether `raw` begins like an RFC 5322 message: RFC 5322 (section 3.6)
+/// requires a message to begin with header fields, so its first line starts
+/// a field: a name of printable characters other than the colon
+/// (`field-name = 1*ftext`), then the colon, with white space allowed before
+/// it by the obsolete syntax of section 4.5 (`Subject : x`). Nothing stricter.
+pub fn begins_with_header_field(raw: &[u8]) -> bool {
+    let first_line = raw.split(|&b| b == b'\n').next().unwrap_or_default();
+    // ftext = %d33-57 / %d59-126 (printable, not ':').
+    let name = first_line
+        .iter()
+        .take_while(|&&b| (33..=126).contains(&b) && b != b':')
+        .count();
+    name > 0
+        && first_line[name..]
+            .iter()
+            .find(|&&b| b != b' ' && b != b'\t')
+            .is_some_and(|&b| b == b':')
+}

@@ -73,6 +73,12 @@ impl MessageSummary {
             Some(msg) => summary.add_parts(msg, &parsed),
             None => push_limited(&mut summary.body, &String::from_utf8_lossy(raw)),
         }
+        if summary.body.trim().is_empty() && !crate::begins_with_header_field(raw) {
+            // No header field first (a mail server's message with no header
+            // at all): the parser took the text for a header; index it as text.
+            summary.body.clear();
+            push_limited(&mut summary.body, &String::from_utf8_lossy(raw));
+        }
         summary
     }
 
@@ -156,6 +162,30 @@ Subject: Report\r\nDate: Tue, 1 Oct 2002 10:00:00 +0000\r\n\r\nthe words\r\n",
         assert_eq!(s.date, Some(1_033_466_400));
         assert!(s.body.contains("the words"));
         assert_eq!(s.note, None);
+    }
+
+    #[test]
+    fn mail_without_a_header_is_indexed_as_text() {
+        let s =
+            MessageSummary::extract(b"Just a note, no header: hdrlessword.\r\nSecond line.\r\n");
+        assert!(s.body.contains("hdrlessword"), "{s:?}");
+        // An mbox envelope line first, white space before the colon, no
+        // field at all before the body: the parser reads each as it is.
+        let s = MessageSummary::extract(
+            b"From alice@example.org Mon Jan  1 00:00:00 2024\r\nFrom: Alice <a@example.org>\r\n\
+Subject: envelope fromlinesubject\r\n\r\nBody fromlinebody.\r\n",
+        );
+        assert_eq!(s.subject, "envelope fromlinesubject");
+        assert!(s.body.contains("fromlinebody"), "{s:?}");
+        let s = MessageSummary::extract(b"\r\nOnly a body: emptyheadword.\r\n");
+        assert!(s.body.contains("emptyheadword"), "{s:?}");
+        let s = MessageSummary::extract(
+            b"Subject : obsolete obsword\r\nFrom : b@example.org\r\n\r\nBody.\r\n",
+        );
+        assert_eq!(
+            (s.subject.as_str(), s.from.as_str()),
+            ("obsolete obsword", "b@example.org")
+        );
     }
 
     #[test]

@@ -292,3 +292,81 @@ fn schedule_runs_archives_and_can_be_turned_off() {
     assert!(!bad.status.success());
     let _: HashMap<(), ()> = HashMap::new();
 }
+
+/// The ids `query` finds (as the administrator).
+fn search_ids(server: &Server, query: &str) -> Vec<String> {
+    let v = json(&server.admin_ok(&["search", query, "--json", "--limit", "100"]));
+    v["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .filter_map(|h| h["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn every_message_the_server_holds_is_archived_header_or_not() {
+    let dc = Dovecot::start(&[("erin", IMAP_PW)]);
+    let server = Server::start();
+    add_imap_mailbox(&server, &dc, "erin@example.com", "erin", IMAP_PW);
+    // What IMAP servers do hold: a body with no header at all, a message that
+    // kept its mbox envelope line, one whose header starts after an empty
+    // line, and RFC 5322 obsolete syntax (white space before the colon).
+    let odd: [(&[u8], &str); 4] = [
+        (
+            b"Just a note, no header at all: hdrlessword.\r\nSecond line.\r\n",
+            "hdrlessword",
+        ),
+        (
+            b"From alice@example.org Mon Jan  1 00:00:00 2024\r\nFrom: Alice <alice@example.org>\r\n\
+Subject: envelope line fromlinesubject\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\nBody.\r\n",
+            "fromlinesubject",
+        ),
+        (b"\r\nOnly a body after an empty line: emptyheadword.\r\n", "emptyheadword"),
+        (
+            b"Subject : obsolete syntax obssubjectword\r\nFrom : bob@example.org\r\n\r\nBody.\r\n",
+            "obssubjectword",
+        ),
+    ];
+    let mut imap = dc.login("erin", IMAP_PW);
+    for (raw, _) in &odd {
+        imap.append("INBOX", &["\\Seen"], OLD_DATE, raw);
+    }
+    imap.select("INBOX");
+    let before = imap.messages();
+    assert_eq!(before.len(), odd.len());
+    for (raw, _) in &odd {
+        assert!(
+            before.iter().any(|m| &m.raw == raw),
+            "Dovecot keeps it as is"
+        );
+    }
+
+    let s = archive_ok(&server, &["erin@example.com"]);
+    assert_eq!(s["outcome"], "ok", "{s}");
+    assert_eq!(s["failed"], 0, "{s}");
+    assert_eq!(s["archived"], odd.len(), "{s}");
+    assert_eq!(s["stubbed"], odd.len(), "{s}");
+    assert_eq!(s["expunged"], odd.len(), "{s}");
+
+    imap.select("INBOX");
+    let (stubs, originals) = split_stubs(&imap.messages());
+    assert!(originals.is_empty(), "the mailbox is fully archived");
+    assert_eq!(stubs.len(), odd.len());
+    for (raw, word) in &odd {
+        let id = sha256_hex(raw);
+        assert_eq!(&get_archived(&server, "erin@example.com", &id), raw);
+        let stub = &stubs.get(&id).unwrap_or_else(|| panic!("no stub for {id}"))[0];
+        let orig = before.iter().find(|m| &m.raw == raw).expect("appended");
+        assert_eq!(sorted(&orig.flags), sorted(&stub.flags));
+        assert_eq!(orig.internal_date, stub.internal_date);
+        assert_eq!(search_ids(&server, word), vec![id.clone()], "{word}");
+    }
+    // A second run finds nothing left to do.
+    let s = archive_ok(&server, &["erin@example.com"]);
+    assert_eq!(
+        (s["archived"].clone(), s["failed"].clone()),
+        (0.into(), 0.into()),
+        "{s}"
+    );
+}

@@ -267,3 +267,45 @@ fn a_killed_service_loses_no_imported_message_nor_its_searchability() {
         assert_eq!(got.stdout, raw);
     }
 }
+
+#[test]
+fn import_takes_rfc5322_obsolete_syntax_and_names_what_is_not_mail() {
+    let server = Server::start();
+    server.admin_ok(&["mailbox", "add", "alice@example.com"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files: [(&str, &[u8]); 4] = [
+        // RFC 5322 4.5.6: white space before the colon (obs-optional etc.).
+        (
+            "obsolete.eml",
+            b"Subject : obsolete obswordone\r\nFrom : a@example.org\r\nDate\t: Mon, 2 Sep 2002 12:00:00 +0000\r\n\r\nbody\r\n",
+        ),
+        ("tab.eml", b"Subject\t:obswordtwo\n\nbody\n"),
+        ("notes.eml", b"Dear diary, today: nothing.\n"),
+        ("folded.eml", b" Subject: a continuation with no field\n\nbody\n"),
+    ];
+    let mut paths = Vec::new();
+    for (name, raw) in &files {
+        let p = dir.path().join(name);
+        std::fs::write(&p, raw).expect("write");
+        paths.push(p);
+    }
+    let (code, report) = import_json(&server, "alice@example.com", &paths);
+    assert_eq!(code, 2, "{report}");
+    assert_eq!(report["imported"], 2, "{report}");
+    assert_eq!(report["failed"], 2, "{report}");
+    let failures = report["failures"].as_array().expect("failures");
+    for name in ["notes.eml", "folded.eml"] {
+        assert!(
+            failures
+                .iter()
+                .any(|f| f["origin"].as_str().is_some_and(|o| o.ends_with(name))
+                    && f["reason"]
+                        .as_str()
+                        .is_some_and(|r| r.contains("not a mail message"))),
+            "{name} is named: {report}"
+        );
+    }
+    for (word, (_, raw)) in ["obswordone", "obswordtwo"].iter().zip(&files) {
+        assert_eq!(hits(&server, word), vec![sha256_hex(raw)], "{word}");
+    }
+}
