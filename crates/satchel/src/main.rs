@@ -9,6 +9,7 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = cmd::Cli::parse();
+    process_setup(&cli.command);
     init_tracing();
     // A one-request command does not need worker threads; starting them is a
     // measurable part of a 5 ms search.
@@ -28,6 +29,8 @@ fn main() -> std::process::ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
+        // `satchel ... | head`: the reader has all it wanted; nothing to report.
+        Err(e) if is_closed_stdout(&e) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("satchel: {e:#}");
             std::process::ExitCode::FAILURE
@@ -37,6 +40,67 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: cmd::Cli) -> Result<std::process::ExitCode> {
     cmd::dispatch(cli).await
+}
+
+/// Process-wide settings that depend on the command.
+///
+/// * Output: `satchel search x | head` ends quietly once `head` has its lines
+///   (see [`is_closed_stdout`]); servers keep reporting every panic. SIGPIPE stays ignored, as Rust sets it: its
+///   default action would also kill a client whose upload the service cut
+///   short (socket writes with `writev` raise it), instead of reporting why.
+/// * A `laptop` command creates every file readable by its user only
+///   (umask 077): the home holds mail, and the search index's files are
+///   created by tantivy, whose modes cannot be chosen otherwise.
+fn process_setup(command: &cmd::Command) {
+    if !command.is_server() {
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if is_closed_stdout_panic(info.payload()) {
+                std::process::exit(0);
+            }
+            report(info)
+        }));
+    }
+    #[cfg(unix)]
+    if command.is_laptop() {
+        // SAFETY: `umask` only sets the calling process's file mode creation
+        // mask; it cannot fail and touches no memory.
+        unsafe {
+            libc::umask(0o077);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = command;
+}
+
+/// Whether a command failed only because its reader closed standard output
+/// (`| head`): an I/O error of its own (network errors come wrapped in the
+/// client's error types) whose kind is BrokenPipe.
+fn is_closed_stdout(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// `println!` panics with "failed printing to stdout: <error>" when the write
+/// fails; this recognises the case where that error is a broken pipe (its OS
+/// error code, asked of std, is of kind BrokenPipe).
+fn is_closed_stdout_panic(payload: &(dyn std::any::Any + Send)) -> bool {
+    let text = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or_default();
+    text.strip_prefix("failed printing to stdout: ")
+        .and_then(|e| {
+            e.rsplit_once("(os error ")?
+                .1
+                .strip_suffix(')')?
+                .parse()
+                .ok()
+        })
+        .is_some_and(|code| {
+            std::io::Error::from_raw_os_error(code).kind() == std::io::ErrorKind::BrokenPipe
+        })
 }
 
 fn init_tracing() {

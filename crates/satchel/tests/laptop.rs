@@ -81,6 +81,57 @@ fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
 }
 
+/// A service with mailbox `mb` holding `messages`, granted to carol and
+/// synchronized for offline; carol's home set up and synced once.
+fn carol_synced(mb: &str, messages: &[String]) -> (Server, tempfile::TempDir, PathBuf) {
+    let server = Server::start();
+    server.admin_ok(&["mailbox", "add", mb]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for (i, m) in messages.iter().enumerate() {
+        let eml = write_eml(tmp.path(), &format!("{i}.eml"), m);
+        server.admin_ok(&["import", mb, eml.to_str().expect("utf8")]);
+    }
+    server.add_user("carol", "carol-password");
+    server.admin_ok(&["mailbox", "grant", mb, "carol"]);
+    server.admin_ok(&["offline", "enable", mb]);
+    server.admin_ok(&["offline", "sync-now"]);
+    let home = tmp.path().join("carol");
+    setup_home(&server.url, "carol", "carol-password", &home);
+    sync(&home);
+    (server, tmp, home)
+}
+
+/// Every file under `dir` is 0600 and every folder 0700 (docs/laptop.md).
+#[cfg(unix)]
+fn assert_private_tree(dir: &Path) {
+    assert_eq!(mode(dir), 0o700, "{}", dir.display());
+    for entry in std::fs::read_dir(dir).expect("read_dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            assert_private_tree(&path);
+        } else {
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn every_file_in_the_laptop_home_is_private() {
+    let messages: Vec<String> = (0..3)
+        .map(|i| message(&format!("private{i}"), "body"))
+        .collect();
+    let (_server, _tmp, home) = carol_synced(MB, &messages);
+    assert!(
+        home.join("replicas")
+            .join(MB)
+            .join("manifest.json")
+            .exists()
+    );
+    assert!(home.join("index").exists());
+    assert_private_tree(&home);
+}
+
 #[test]
 fn setup_then_sync_copies_all_then_only_what_changed() {
     let server = service_with_corpus(300);

@@ -99,6 +99,13 @@ enum LaptopCmd {
     InstallHandler,
 }
 
+impl LaptopArgs {
+    /// `satchel laptop run`: the agent, a long-running server.
+    pub fn is_agent(&self) -> bool {
+        matches!(self.cmd, LaptopCmd::Run { .. })
+    }
+}
+
 pub async fn run(a: LaptopArgs) -> Result<ExitCode> {
     let home = Home::resolve(a.home)?;
     match a.cmd {

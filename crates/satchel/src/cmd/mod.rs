@@ -97,6 +97,21 @@ impl Command {
     pub fn is_one_request(&self) -> bool {
         matches!(self, Command::Search(_) | Command::Get(_))
     }
+
+    /// A server that runs until stopped (`serve`, `laptop run`), as opposed to
+    /// a command whose output is its result.
+    pub fn is_server(&self) -> bool {
+        match self {
+            Command::Serve(_) => true,
+            Command::Laptop(a) => a.is_agent(),
+            _ => false,
+        }
+    }
+
+    /// Everything a `laptop` command writes is in the user's laptop home.
+    pub fn is_laptop(&self) -> bool {
+        matches!(self, Command::Laptop(_))
+    }
 }
 
 pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
