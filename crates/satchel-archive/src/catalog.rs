@@ -413,6 +413,7 @@ impl Catalog {
         repo: &str,
         imap: Option<(&str, &str, &str)>,
     ) -> Result<()> {
+        crate::address::check_address(address)?;
         self.repository(repo)?;
         let (url, user, pass) = match imap {
             Some((u, n, p)) => (Some(u), Some(n), Some(p)),

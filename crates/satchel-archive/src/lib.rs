@@ -13,6 +13,7 @@
 //! but never a catalog row without its message. The index follows the catalog and is
 //! rebuilt from it for any message not yet marked indexed.
 
+pub mod address;
 pub mod archive;
 pub mod catalog;
 pub mod error;

@@ -108,9 +108,20 @@ impl Home {
         self.dir.join(".sync.lock")
     }
 
-    /// The local copy directory of `mailbox`.
+    /// The local copy directory of `mailbox`, named by
+    /// [`satchel_offline::mailbox_dir_name`] (as on the service), which cannot
+    /// leave `replicas/`. A copy an earlier version kept under its old name
+    /// ([`fsutil::legacy_name`]) is moved there first.
     pub fn replica_dir(&self, mailbox: &str) -> PathBuf {
-        self.replicas_dir().join(fsutil::encode_name(mailbox))
+        let dir = self
+            .replicas_dir()
+            .join(satchel_offline::mailbox_dir_name(mailbox));
+        let legacy = self.replicas_dir().join(fsutil::legacy_name(mailbox));
+        let (dir, failed) = satchel_offline::adopt_legacy_dir(&legacy, &dir);
+        if let Some(e) = failed {
+            tracing::warn!("kept {} under its old name: {e}", dir.display());
+        }
+        dir
     }
 
     /// Creates the home and its subfolders, all 0700.
@@ -169,21 +180,24 @@ impl Home {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(Error::io(&dir, e)),
         };
-        let mut out = Vec::new();
+        let mut out = std::collections::BTreeSet::new();
         for entry in entries {
             let entry = entry.map_err(|e| Error::io(&dir, e))?;
             if !entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
                 continue;
             }
             let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(mailbox) = fsutil::decode_percent(&name)
-                && fsutil::encode_name(&mailbox) == name
-            {
-                out.push(mailbox);
+            let Some(mailbox) = fsutil::decode_percent(&name) else {
+                continue;
+            };
+            if satchel_offline::mailbox_dir_name(&mailbox) == name {
+                out.insert(mailbox);
+            } else if fsutil::legacy_name(&mailbox) == name {
+                self.replica_dir(&mailbox);
+                out.insert(mailbox);
             }
         }
-        out.sort();
-        Ok(out)
+        Ok(out.into_iter().collect())
     }
 
     /// Drops every local copy and the search index (used by `setup --force`).

@@ -88,10 +88,13 @@ pub fn now_unix() -> i64 {
 /// format's own formatter, so manifests and status read alike).
 pub use satchel_offline::rfc3339;
 
-/// Percent-encodes a mailbox address into one safe file name: only
-/// `[A-Za-z0-9@_+-]` and non-leading dots stay, so no name is `.`, `..`,
-/// hidden, or contains a separator.
-pub(crate) fn encode_name(s: &str) -> String {
+/// The name earlier versions gave a mailbox's local copy folder: only
+/// `[A-Za-z0-9@_+-]` and non-leading dots stay, the rest percent-encoded.
+/// Safe too, but it kept capitals (two mailboxes differing in case shared a
+/// folder on a case-insensitive file system) and differed from the service's
+/// names; kept only to find such a folder and move it to
+/// [`satchel_offline::mailbox_dir_name`].
+pub(crate) fn legacy_name(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for (i, b) in s.bytes().enumerate() {
         match b {
@@ -105,7 +108,8 @@ pub(crate) fn encode_name(s: &str) -> String {
     out
 }
 
-/// Inverse of [`encode_name`] (and of URL path percent-encoding).
+/// Inverse of [`legacy_name`] and `mailbox_dir_name` (and of URL path
+/// percent-encoding).
 pub(crate) fn decode_percent(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -137,10 +141,11 @@ mod tests {
             "x y%z",
             "bob+tag@ex.org",
         ] {
-            let e = encode_name(s);
-            assert!(!e.contains('/') && !e.starts_with('.'), "{e}");
-            assert_eq!(decode_percent(&e).as_deref(), Some(s));
+            for e in [legacy_name(s), satchel_offline::mailbox_dir_name(s)] {
+                assert!(!e.contains('/') && !e.starts_with('.'), "{e}");
+                assert_eq!(decode_percent(&e).as_deref(), Some(s));
+            }
         }
-        assert_eq!(encode_name("alice@example.com"), "alice@example.com");
+        assert_eq!(legacy_name("alice@example.com"), "alice@example.com");
     }
 }

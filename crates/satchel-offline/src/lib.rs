@@ -15,6 +15,8 @@
 //!   or missing;
 //! * [`protocol`] holds the few types the service and the client exchange.
 
+mod dirname;
+pub use dirname::{adopt_legacy_dir, mailbox_dir_name};
 pub mod error;
 mod fsutil;
 pub use fsutil::rfc3339;

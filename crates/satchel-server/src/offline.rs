@@ -4,7 +4,7 @@
 //! later the web console) calls these `Service` methods.
 //!
 //! Each mailbox's offline repository lives in
-//! `<data>/offline/<dirname of the address>/` (docs/offline-service.md).
+//! `<data>/offline/<mailbox_dir_name of the address>/` (docs/offline-service.md).
 
 pub mod schedule;
 pub mod update;
@@ -61,10 +61,10 @@ impl Effective {
     }
 }
 
-/// The directory name of a mailbox's offline repository: the address with
-/// every byte outside `[a-z0-9.@_-]` percent-encoded (uppercase too, so two
-/// addresses never share a folder on a case-insensitive file system).
-pub fn dirname(address: &str) -> String {
+/// The folder name earlier versions gave a mailbox's offline repository: as
+/// [`satchel_offline::mailbox_dir_name`] but with a leading dot kept, so `..`
+/// named the data folder itself. Used only to find such a folder and move it.
+fn legacy_dirname(address: &str) -> String {
     let mut out = String::with_capacity(address.len());
     for b in address.bytes() {
         match b {
@@ -137,9 +137,24 @@ impl Service {
         Ok(())
     }
 
-    /// Where `address`'s offline repository lives.
+    /// Where `address`'s offline repository lives: a folder named by
+    /// [`satchel_offline::mailbox_dir_name`], which cannot leave `offline/`.
+    /// A folder an earlier version named with a leading dot is moved there.
     pub fn offline_dir(&self, address: &str) -> PathBuf {
-        self.offline.root.join(dirname(address))
+        let dir = self
+            .offline
+            .root
+            .join(satchel_offline::mailbox_dir_name(address));
+        let legacy = legacy_dirname(address);
+        if legacy == "." || legacy == ".." {
+            return dir;
+        }
+        let (dir, failed) =
+            satchel_offline::adopt_legacy_dir(&self.offline.root.join(legacy), &dir);
+        if let Some(e) = failed {
+            tracing::warn!("kept {} under its old name: {e}", dir.display());
+        }
+        dir
     }
 
     /// Woken when the schedule changes, so the scheduler re-reads it.

@@ -293,7 +293,7 @@ impl Service {
 
     pub fn add_mailbox(&self, caller: &Caller, new: &api::NewMailbox) -> Result<api::Mailbox> {
         caller.require_admin()?;
-        validate_address(&new.address)?;
+        satchel_archive::address::check_address(&new.address)?;
         let repo = new
             .repo
             .clone()
@@ -494,23 +494,6 @@ fn validate_name(what: &str, name: &str) -> Result<()> {
     } else {
         Err(ServiceError::BadRequest(format!(
             "{what} {name:?}: use 1-64 letters, digits, '-', '_' or '.'"
-        )))
-    }
-}
-
-fn validate_address(address: &str) -> Result<()> {
-    let ok = address.len() <= 254
-        && address
-            .split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty())
-        && !address
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '/');
-    if ok {
-        Ok(())
-    } else {
-        Err(ServiceError::BadRequest(format!(
-            "{address:?} is not a mailbox address (local@domain)"
         )))
     }
 }

@@ -645,6 +645,38 @@ attached numbat notes\r\n--XYZ--\r\n",
     assert!(r.text().expect("text").contains("not in the local copy"));
 }
 
+#[test]
+fn copies_are_named_as_on_the_service_and_old_names_are_moved() {
+    let mb = "Carol+list@example.com";
+    let raw = message("legacy", "kept numbat");
+    let (mut server, _tmp, home) = carol_synced(mb, std::slice::from_ref(&raw));
+    let replicas = home.join("replicas");
+    let named = replicas.join("%43arol%2Blist@example.com");
+    assert!(named.join("manifest.json").exists(), "{}", named.display());
+    assert!(
+        server
+            .data
+            .join("offline")
+            .join("%43arol%2Blist@example.com")
+            .exists()
+    );
+
+    // The copy as an earlier version named it (capital and + kept): offline,
+    // the link still opens, and the folder gets its new name.
+    let legacy = replicas.join(mb);
+    std::fs::rename(&named, &legacy).expect("rename");
+    server.kill();
+    let id = sha256_hex(raw.as_bytes());
+    let out = run(laptop(&home).args(["open", &format!("satchel://{mb}/{id}")]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, raw.as_bytes());
+    assert!(named.exists() && !legacy.exists());
+}
+
 /// Kills the child process when dropped (the agent runs until stopped).
 struct Kill(std::process::Child);
 

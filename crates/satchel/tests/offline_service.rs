@@ -410,3 +410,35 @@ fn corpus_updates_are_incremental_and_survive_sigkill() {
         "killed jobs are recorded as interrupted: {outcomes:?}"
     );
 }
+
+#[test]
+fn mailbox_addresses_are_names_and_their_folders_stay_in_offline() {
+    let server = Server::start();
+    for bad in [
+        "..@example.com",
+        ".alice@example.com",
+        "alice@..",
+        "alice@example..com",
+        "a\\b@example.com",
+        "a/b@example.com",
+        "a@b@example.com",
+        "..",
+    ] {
+        let (ok, err) = stderr_of(server.admin().args(["mailbox", "add", bad]));
+        assert!(!ok, "{bad} was accepted");
+        assert!(err.contains("not a mailbox address"), "{bad}: {err}");
+    }
+    let list = json(&server.admin_ok(&["mailbox", "list", "--json"]));
+    assert_eq!(list.as_array().map(Vec::len), Some(0), "{list}");
+
+    // A capital and a +: percent-encoded, inside offline/.
+    let mb = "Zed+list@example.com";
+    server.admin_ok(&["mailbox", "add", mb]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_messages(dir.path(), "zed", 3);
+    server.admin_ok(&["import", mb, dir.path().to_str().expect("utf8")]);
+    server.admin_ok(&["offline", "enable", mb]);
+    server.admin_ok(&["offline", "sync-now", mb]);
+    let repo = server.data.join("offline").join("%5Aed%2Blist@example.com");
+    assert!(repo.join("manifest.json").exists(), "{}", repo.display());
+}
