@@ -13,6 +13,11 @@
 //!   also refuses loopback connections from processes of other local users
 //!   (looked up in /proc/net/tcp), so another account on the laptop cannot
 //!   read this user's copy through the agent.
+//! * Only requests addressed to the agent by its own name: the `Host` must be
+//!   `localhost`, `127.0.0.1`, `[::1]` or the address it listens on, with its
+//!   port. A web page whose own name resolves to 127.0.0.1 (DNS rebinding)
+//!   sends its name instead and gets 421, so it cannot read mail through the
+//!   user's browser.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -90,6 +95,8 @@ struct Agent {
     copies: Mutex<HashMap<String, (Manifest, Arc<ReplicaIndex>)>>,
     wake: Notify,
     uid: Option<u32>,
+    /// The address the agent listens on (for the `Host` check).
+    local: SocketAddr,
 }
 
 /// Runs the agent until the process is stopped.
@@ -102,6 +109,10 @@ pub async fn run(home: Home, options: AgentOptions) -> Result<()> {
             addr: options.listen.clone(),
             source,
         })?;
+    let local = listener.local_addr().map_err(|source| Error::Listen {
+        addr: options.listen.clone(),
+        source,
+    })?;
     let agent = Arc::new(Agent {
         home,
         config,
@@ -110,14 +121,11 @@ pub async fn run(home: Home, options: AgentOptions) -> Result<()> {
         copies: Mutex::new(HashMap::new()),
         wake: Notify::new(),
         uid: own_uid(),
+        local,
     });
     tracing::info!(
-        "satchel laptop agent for {} on http://{}",
+        "satchel laptop agent for {} on http://{local}",
         agent.config.user,
-        listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default()
     );
     tokio::spawn(checker(agent.clone(), options));
     let app = Router::new()
@@ -129,6 +137,7 @@ pub async fn run(home: Home, options: AgentOptions) -> Result<()> {
             agent.clone(),
             same_user_only,
         ))
+        .layer(middleware::from_fn_with_state(agent.clone(), own_name_only))
         .with_state(agent);
     // No Nagle delay on small responses; the peer's owner is looked up once
     // per connection (see `AgentListener`).
@@ -572,6 +581,43 @@ async fn same_user_only(
     next.run(req).await
 }
 
+/// Refuses requests whose `Host` is not one of the agent's own names (see
+/// [`is_own_name`]) with 421 Misdirected Request, before anything is read.
+async fn own_name_only(State(agent): State<Arc<Agent>>, req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    if host.is_some_and(|h| is_own_name(h, agent.local)) {
+        return next.run(req).await;
+    }
+    tracing::warn!("refused a request for host {host:?}: not this agent's name");
+    (
+        StatusCode::MISDIRECTED_REQUEST,
+        "this Satchel agent answers only to localhost, 127.0.0.1, [::1] or its listening address\n",
+    )
+        .into_response()
+}
+
+/// Whether `host` (a `Host` header: name and optional port) names the agent
+/// listening on `local`: a loopback name or `local`'s address, and `local`'s
+/// port (a missing port means 80). Case does not matter in names.
+fn is_own_name(host: &str, local: SocketAddr) -> bool {
+    let Ok(authority) = host.parse::<axum::http::uri::Authority>() else {
+        return false;
+    };
+    if authority.port_u16().unwrap_or(80) != local.port() || host.contains('@') {
+        return false;
+    }
+    let name = authority.host().to_ascii_lowercase();
+    let listening = match local.ip() {
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    matches!(name.as_str(), "localhost" | "127.0.0.1" | "[::1]") || name == listening
+}
+
 fn own_uid() -> Option<u32> {
     #[cfg(unix)]
     {
@@ -651,6 +697,36 @@ mod tests {
             let d = next_delay(&o, 40).as_secs_f64();
             assert!((225.0..375.0).contains(&d), "{d}");
         }
+    }
+
+    #[test]
+    fn own_names_are_loopback_names_and_the_listening_address_with_its_port() {
+        let local: SocketAddr = "127.0.0.1:8481".parse().unwrap();
+        for ok in [
+            "localhost:8481",
+            "LocalHost:8481",
+            "127.0.0.1:8481",
+            "[::1]:8481",
+        ] {
+            assert!(is_own_name(ok, local), "{ok}");
+        }
+        for bad in [
+            "evil.example:8481",
+            "localhost.evil.example:8481",
+            "127.0.0.1.nip.io:8481",
+            "localhost:8482",
+            "localhost",
+            "user@localhost:8481",
+            "",
+            "[::1",
+        ] {
+            assert!(!is_own_name(bad, local), "{bad}");
+        }
+        let lan: SocketAddr = "192.168.1.20:80".parse().unwrap();
+        assert!(is_own_name("192.168.1.20", lan));
+        assert!(is_own_name("localhost:80", lan));
+        let v6: SocketAddr = "[fe80::1]:8481".parse().unwrap();
+        assert!(is_own_name("[FE80::1]:8481", v6));
     }
 
     #[test]

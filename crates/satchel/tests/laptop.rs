@@ -645,6 +645,73 @@ attached numbat notes\r\n--XYZ--\r\n",
     assert!(r.text().expect("text").contains("not in the local copy"));
 }
 
+/// The status code of `GET path` sent to the agent on `port` with this
+/// `Host` header (none: an HTTP/1.0 request without one), as a browser
+/// tricked by DNS rebinding would send it.
+fn status_for_host(port: u16, path: &str, host: Option<&str>) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok();
+    let request = match host {
+        Some(h) => format!("GET {path} HTTP/1.1\r\nHost: {h}\r\nConnection: close\r\n\r\n"),
+        None => format!("GET {path} HTTP/1.0\r\n\r\n"),
+    };
+    s.write_all(request.as_bytes()).expect("send");
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {text}"))
+}
+
+#[test]
+fn agent_answers_only_to_its_own_name() {
+    let raw = message("rebinding", "secret wombat");
+    let (_server, _tmp, home) = carol_synced(MB, std::slice::from_ref(&raw));
+    let port = free_port();
+    let _agent = Kill(
+        laptop(&home)
+            .args(["run", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn agent"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::blocking::get(format!("http://127.0.0.1:{port}/status.json")).is_err() {
+        assert!(Instant::now() < deadline, "the agent did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let id = sha256_hex(raw.as_bytes());
+    let message = format!("/m/{MB}/{id}.eml");
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("LOCALHOST:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        assert_eq!(status_for_host(port, &message, Some(&host)), 200, "{host}");
+    }
+    for host in [
+        format!("attacker.example:{port}"),
+        format!("localhost.attacker.example:{port}"),
+        format!("127.0.0.1.nip.io:{port}"),
+        "localhost".to_string(),
+        format!("localhost:{}", port + 1),
+    ] {
+        for path in ["/", "/status.json", message.as_str()] {
+            assert_eq!(
+                status_for_host(port, path, Some(&host)),
+                421,
+                "{host} {path}"
+            );
+        }
+    }
+    assert_eq!(status_for_host(port, &message, None), 421, "no Host");
+}
+
 #[test]
 fn copies_are_named_as_on_the_service_and_old_names_are_moved() {
     let mb = "Carol+list@example.com";
