@@ -229,6 +229,15 @@ impl Client {
         self.json(self.request(Method::DELETE, &path)).await
     }
 
+    /// What the service accepts; `None` from a service too old to say.
+    pub async fn limits(&self) -> Result<Option<Limits>, ApiError> {
+        match self.get_json("/api/v1/limits").await {
+            Ok(limits) => Ok(Some(limits)),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Uploads a batch of messages as `multipart/form-data`, one part per message.
     pub async fn import(
         &self,

@@ -139,6 +139,15 @@ pub struct ImportResult {
     pub reason: Option<String>,
 }
 
+/// What the service accepts (`GET /limits`), so that a client can refuse
+/// what would be refused before sending it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Limits {
+    /// The largest request body, in bytes: an import batch, multipart framing
+    /// included.
+    pub max_request_bytes: u64,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ImportReport {
     pub results: Vec<ImportResult>,
@@ -309,6 +318,7 @@ pub struct OfflineStatusReport {
 
 /// `POST /api/v1/offline/sync`: one mailbox, or every enabled one.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OfflineSyncRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mailbox: Option<String>,

@@ -19,6 +19,10 @@ pub enum ServiceError {
     Conflict(String),
     #[error("{0}")]
     Internal(String),
+    /// The request body is larger than the service accepts (the message says
+    /// the limit and how to change it).
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// An upstream server (the mailbox's IMAP server) refused or failed.
     #[error("{0}")]
     BadGateway(String),
@@ -63,6 +67,7 @@ impl ServiceError {
             ServiceError::Conflict(_) => StatusCode::CONFLICT,
             ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ServiceError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ServiceError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }

@@ -5,30 +5,57 @@ use crate::auth::{Credentials, parse_authorization};
 use crate::error::ServiceError;
 use crate::service::{Caller, Service};
 use axum::extract::{
-    ConnectInfo, DefaultBodyLimit, FromRequestParts, Multipart, Path, Query, State,
+    ConnectInfo, DefaultBodyLimit, Extension, FromRequestParts, Multipart, Path, Query, State,
 };
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
-use axum::{Json, Router};
+use axum::{Json, Router, middleware};
 use satchel_api as api;
-use satchel_archive::BatchItem;
 use serde::Deserialize;
+use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 mod offline;
+mod upload;
 
 type AppState = Arc<Service>;
 type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
-/// Largest import request: batches are cut well below this by the client.
-const MAX_BODY: usize = 256 * 1024 * 1024;
+/// The default largest request (`satchel serve --max-request-bytes`): an
+/// import batch, so the largest importable message. The client cuts batches at
+/// 16 MiB; mail with attachments rarely passes 150 MB.
+pub const DEFAULT_MAX_REQUEST_BYTES: u64 = 256 * 1024 * 1024;
 
-pub fn router(service: Arc<Service>) -> Router {
+/// Largest body of every other request: they carry a few lines of JSON.
+const JSON_BODY_LIMIT: u64 = 1024 * 1024;
+
+/// The configured largest request (`GET /limits`).
+#[derive(Clone, Copy)]
+pub struct MaxRequest(pub u64);
+
+/// The largest body of the route a request is for: what the extractors
+/// check a declared `Content-Length` against, and name in their 413.
+#[derive(Clone, Copy)]
+struct BodyLimit {
+    bytes: u64,
+    what: &'static str,
+}
+
+pub fn router(service: Arc<Service>, max_request_bytes: u64) -> Router {
+    let json_limit = JSON_BODY_LIMIT.min(max_request_bytes);
+    // The inner layers of the import route override the router's.
+    let import_route = post(import)
+        .layer::<_, Infallible>(DefaultBodyLimit::max(as_usize(max_request_bytes)))
+        .layer::<_, Infallible>(Extension(BodyLimit {
+            bytes: max_request_bytes,
+            what: IMPORT,
+        }));
     Router::new()
         .route("/api/v1/whoami", get(whoami))
+        .route("/api/v1/limits", get(limits))
         .route("/api/v1/tokens", get(tokens).post(create_token))
         .route("/api/v1/tokens/{id}", delete(revoke_token))
         .route("/api/v1/users", get(users).post(add_user))
@@ -48,13 +75,74 @@ pub fn router(service: Arc<Service>) -> Router {
             "/api/v1/mailboxes/{address}/grants/{user}",
             put(grant).delete(revoke),
         )
-        .route("/api/v1/mailboxes/{address}/messages", post(import))
+        .route("/api/v1/mailboxes/{address}/messages", import_route)
         .route("/api/v1/mailboxes/{address}/messages/{id}", get(message))
         .route("/api/v1/search", get(search))
         .merge(offline::routes())
         .merge(crate::imap::http::routes())
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(DefaultBodyLimit::max(as_usize(json_limit)))
+        .layer(Extension(BodyLimit {
+            bytes: json_limit,
+            what: OTHER,
+        }))
+        .layer(middleware::map_response(move |r: Response| {
+            explain_too_large(r, json_limit)
+        }))
+        .layer(Extension(MaxRequest(max_request_bytes)))
         .with_state(service)
+}
+
+fn as_usize(bytes: u64) -> usize {
+    usize::try_from(bytes).unwrap_or(usize::MAX)
+}
+
+/// The 413 of a request body that is too large, saying the limit (and, for
+/// imports, where it is set).
+pub fn too_large(limit: u64, what: &str) -> ServiceError {
+    let mib = limit as f64 / (1024.0 * 1024.0);
+    let setting = if what == IMPORT {
+        "; set by satchel serve --max-request-bytes or SATCHEL_MAX_REQUEST_BYTES"
+    } else {
+        ""
+    };
+    ServiceError::PayloadTooLarge(format!(
+        "the request is larger than the service accepts for {what}: \
+         at most {limit} bytes ({mib:.1} MiB){setting}"
+    ))
+}
+
+/// What [`too_large`] names for an import request, and for any other.
+pub const IMPORT: &str = "an import";
+const OTHER: &str = "this request";
+
+/// Refuses a request whose declared `Content-Length` passes its route's
+/// limit, before a byte of its body is read.
+fn check_declared_length(parts: &Parts) -> Result<()> {
+    let Some(limit) = parts.extensions.get::<BodyLimit>() else {
+        return Ok(());
+    };
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > limit.bytes => Err(too_large(limit.bytes, limit.what)),
+        _ => Ok(()),
+    }
+}
+
+/// Axum's own 413 (a JSON body over its limit) is plain text; this gives it
+/// the API's error shape and says the limit.
+async fn explain_too_large(resp: Response, json_limit: u64) -> Response {
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        return too_large(json_limit, OTHER).into_response();
+    }
+    resp
 }
 
 /// Runs a blocking service call off the async workers.
@@ -68,21 +156,22 @@ where
 }
 
 /// The authenticated caller of a request (401 if none or wrong, 429 after
-/// too many failed passwords).
+/// too many failed passwords). Extractors of the request's parts run before
+/// its body is read: a refused caller, or a declared body over the route's
+/// limit (413), is answered unread.
 pub struct Authenticated(pub Caller);
+
+/// An authenticated administrator (401, or 403 for anyone else). Handlers of
+/// administrators' requests with a body take this, so that nobody else gets
+/// as far as having the body read.
+pub struct Admin(pub Caller);
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ServiceError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let creds = match parts.headers.get(header::AUTHORIZATION) {
-            Some(v) => Some(parse_authorization(v.to_str().map_err(|_| {
-                ServiceError::Unauthorized("malformed Authorization header".into())
-            })?)?),
-            None => None,
-        };
-        let ClientAddress(client) = ClientAddress::from_request_parts(parts, state).await?;
-        let caller = crate::signin::authenticate(state, creds, client).await?;
+        let caller = caller_of(parts, state).await?;
+        check_declared_length(parts)?;
         Ok(Authenticated(caller))
     }
 }
@@ -106,10 +195,41 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     }
 }
 
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ServiceError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let caller = caller_of(parts, state).await?;
+        caller.require_admin()?;
+        check_declared_length(parts)?;
+        Ok(Admin(caller))
+    }
+}
+
+async fn caller_of(parts: &mut Parts, state: &AppState) -> Result<Caller> {
+    let creds = match parts.headers.get(header::AUTHORIZATION) {
+        Some(v) => Some(parse_authorization(v.to_str().map_err(|_| {
+            ServiceError::Unauthorized("malformed Authorization header".into())
+        })?)?),
+        None => None,
+    };
+    let ClientAddress(client) = ClientAddress::from_request_parts(parts, state).await?;
+    crate::signin::authenticate(state, creds, client).await
+}
+
 async fn whoami(Authenticated(c): Authenticated) -> Json<api::Whoami> {
     Json(api::Whoami {
         name: c.user.name,
         admin: c.user.admin,
+    })
+}
+
+async fn limits(
+    Authenticated(_): Authenticated,
+    Extension(MaxRequest(max)): Extension<MaxRequest>,
+) -> Json<api::Limits> {
+    Json(api::Limits {
+        max_request_bytes: max,
     })
 }
 
@@ -182,7 +302,7 @@ async fn users(
 
 async fn add_user(
     State(s): State<AppState>,
-    Authenticated(c): Authenticated,
+    Admin(c): Admin,
     Json(body): Json<api::NewUser>,
 ) -> Result<Json<api::User>> {
     blocking(&s, move |s| s.add_user(&c, &body)).await.map(Json)
@@ -197,7 +317,7 @@ async fn repositories(
 
 async fn add_repository(
     State(s): State<AppState>,
-    Authenticated(c): Authenticated,
+    Admin(c): Admin,
     Json(body): Json<api::NewRepository>,
 ) -> Result<Json<api::Repository>> {
     blocking(&s, move |s| s.add_repository(&c, &body))
@@ -214,7 +334,7 @@ async fn mailboxes(
 
 async fn add_mailbox(
     State(s): State<AppState>,
-    Authenticated(c): Authenticated,
+    Admin(c): Admin,
     Json(body): Json<api::NewMailbox>,
 ) -> Result<Json<api::Mailbox>> {
     blocking(&s, move |s| s.add_mailbox(&c, &body))
@@ -234,7 +354,7 @@ async fn mailbox(
 
 async fn set_repository(
     State(s): State<AppState>,
-    Authenticated(c): Authenticated,
+    Admin(c): Admin,
     Path(address): Path<String>,
     Json(body): Json<api::SetRepository>,
 ) -> Result<Json<api::Mailbox>> {
@@ -269,36 +389,25 @@ struct ImportParams {
     folder: String,
 }
 
+/// Who may import, the declared size ([`Admin`]) and the mailbox are all
+/// checked before the body is read; the body then streams to a file, never
+/// whole into memory (see [`upload`]).
 async fn import(
     State(s): State<AppState>,
-    Authenticated(c): Authenticated,
+    Admin(c): Admin,
+    Extension(limit): Extension<BodyLimit>,
     Path(address): Path<String>,
     Query(params): Query<ImportParams>,
-    mut form: Multipart,
+    form: Multipart,
 ) -> Result<Json<api::ImportReport>> {
-    let mut items = Vec::new();
-    while let Some(field) = form
-        .next_field()
-        .await
-        .map_err(|e| ServiceError::BadRequest(format!("reading the upload: {e}")))?
-    {
-        let origin = field
-            .file_name()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("part {}", items.len() + 1));
-        let raw = field
-            .bytes()
-            .await
-            .map_err(|e| ServiceError::BadRequest(format!("reading {origin}: {e}")))?;
-        items.push(BatchItem {
-            origin,
-            folder: params.folder.clone(),
-            raw: raw.to_vec(),
-        });
-    }
-    blocking(&s, move |s| s.import(&c, &address, items))
-        .await
-        .map(Json)
+    let (c2, a2) = (c.clone(), address.clone());
+    blocking(&s, move |s| s.require_import(&c2, &a2)).await?;
+    let spool = upload::receive(&s, form, limit.bytes).await?;
+    blocking(&s, move |s| {
+        upload::archive(s, &c, &address, &params.folder, spool)
+    })
+    .await
+    .map(Json)
 }
 
 async fn message(

@@ -26,6 +26,8 @@ pub struct ServeConfig {
     pub admin_password: Option<String>,
     /// Password hashes computed at once (default: half the cores, at least 1).
     pub password_checks: Option<usize>,
+    /// The largest request body accepted (an import batch); larger is 413.
+    pub max_request_bytes: u64,
 }
 
 /// Opens the data folder and serves until SIGINT/SIGTERM.
@@ -51,7 +53,8 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let archive_scheduler = tokio::spawn(imap::schedule::run(service.clone()));
     let committer = tokio::spawn(commit_index_every_second(service.clone()));
     // The client address (ConnectInfo) is what sign-in throttling counts by.
-    let app = http::router(service.clone()).merge(console::router(service.clone()));
+    let app = http::router(service.clone(), config.max_request_bytes)
+        .merge(console::router(service.clone()));
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -366,6 +366,14 @@ impl Service {
         Ok(mailbox_view(cat.mailbox(address)?))
     }
 
+    /// Checks, before an upload is read, that `caller` may import and that
+    /// the mailbox exists: a refused upload is refused before its body is read.
+    pub fn require_import(&self, caller: &Caller, address: &str) -> Result<()> {
+        caller.require_admin()?;
+        self.archive.catalog()?.mailbox(address)?;
+        Ok(())
+    }
+
     pub fn import(
         &self,
         caller: &Caller,

@@ -2,7 +2,7 @@
 //! handlers over the `Service` methods of crate::offline, plus the HTTP
 //! details of serving repositories (ETag/304, Range/206/416, caching).
 
-use super::{AppState, Authenticated, Result, blocking};
+use super::{Admin, AppState, Authenticated, Result, blocking};
 use crate::error::ServiceError;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -43,7 +43,7 @@ pub fn routes() -> Router<AppState> {
 
 async fn enable(
     State(s): State<AppState>,
-    Authenticated(c): Authenticated,
+    Admin(c): Admin,
     Path(address): Path<String>,
     body: Option<Json<api::OfflineEnable>>,
 ) -> Result<Json<api::OfflineMailboxStatus>> {
@@ -75,13 +75,37 @@ async fn flush(
 
 async fn sync(
     State(s): State<AppState>,
-    Authenticated(c): Authenticated,
-    body: Option<Json<api::OfflineSyncRequest>>,
+    Admin(c): Admin,
+    body: axum::body::Bytes,
 ) -> Result<Json<api::OfflineSyncReport>> {
-    let mailbox = body.and_then(|Json(b)| b.mailbox);
+    let mailbox = sync_selection(&body)?;
     blocking(&s, move |s| s.offline_sync(&c, mailbox.as_deref()))
         .await
         .map(Json)
+}
+
+/// What `POST /offline/sync` asks for: no body or `{}` is every enabled
+/// mailbox, `{"mailbox": ADDRESS}` that one. Anything else (`[]`,
+/// `{"mailboxes": []}`, `{"mailbox": ""}`) is a 400: a selection that came out
+/// empty must never turn into "every mailbox".
+fn sync_selection(body: &[u8]) -> Result<Option<String>> {
+    const SHAPE: &str = r#"the body is {} (every enabled mailbox) or {"mailbox": "ADDRESS"}"#;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ServiceError::BadRequest(format!("{SHAPE}; not JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ServiceError::BadRequest(format!("{SHAPE}, not {value}")));
+    }
+    let req: api::OfflineSyncRequest = serde_json::from_value(value)
+        .map_err(|e| ServiceError::BadRequest(format!("{SHAPE}: {e}")))?;
+    match req.mailbox {
+        Some(m) if m.trim().is_empty() => Err(ServiceError::BadRequest(format!(
+            "{SHAPE}: the mailbox is empty"
+        ))),
+        m => Ok(m),
+    }
 }
 
 async fn defaults(
@@ -95,7 +119,7 @@ async fn defaults(
 
 async fn set_defaults(
     State(s): State<AppState>,
-    Authenticated(c): Authenticated,
+    Admin(c): Admin,
     Json(body): Json<api::SetOfflineDefaults>,
 ) -> Result<Json<api::OfflineDefaults>> {
     blocking(&s, move |s| s.set_offline_defaults(&c, &body))
@@ -114,7 +138,7 @@ async fn schedule(
 
 async fn set_schedule(
     State(s): State<AppState>,
-    Authenticated(c): Authenticated,
+    Admin(c): Admin,
     Json(body): Json<api::SetOfflineSchedule>,
 ) -> Result<Json<api::OfflineSchedule>> {
     blocking(&s, move |s| s.set_offline_schedule(&c, &body.cron))
@@ -303,7 +327,33 @@ async fn segment(
 
 #[cfg(test)]
 mod tests {
-    use super::{ByteRange::*, parse_range};
+    use super::{ByteRange::*, parse_range, sync_selection};
+
+    #[test]
+    fn sync_selections() {
+        assert_eq!(sync_selection(b"").ok(), Some(None));
+        assert_eq!(sync_selection(b" {} ").ok(), Some(None));
+        assert_eq!(
+            sync_selection(br#"{"mailbox": "a@b.example"}"#).ok(),
+            Some(Some("a@b.example".to_string()))
+        );
+        for bad in [
+            &b"[]"[..],
+            b"null",
+            b"\"a@b\"",
+            br#"{"mailboxes": []}"#,
+            br#"{"mailbox": []}"#,
+            br#"{"mailbox": ""}"#,
+            br#"{"mailbox": "a@b", "extra": 1}"#,
+            b"{",
+        ] {
+            assert!(
+                sync_selection(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
 
     #[test]
     fn ranges() {

@@ -2,7 +2,7 @@
 //! `/api/v1/mailboxes/{address}/archive-schedule` (docs/api.md).
 
 use crate::error::ServiceError;
-use crate::http::{Authenticated, blocking};
+use crate::http::{Admin, Authenticated, blocking};
 use crate::service::Service;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
@@ -29,11 +29,10 @@ pub fn routes() -> Router<AppState> {
 
 async fn start(
     State(s): State<AppState>,
-    Authenticated(c): Authenticated,
+    Admin(_): Admin,
     Path(address): Path<String>,
     body: Option<Json<api::ArchivePolicy>>,
 ) -> Result<Json<api::ArchiveRunSummary>> {
-    c.require_admin()?;
     let policy = body.map(|Json(b)| b).unwrap_or_default();
     super::start_run(s, address, policy, "request")
         .await
@@ -81,7 +80,7 @@ async fn schedule(
 
 async fn set_schedule(
     State(s): State<AppState>,
-    Authenticated(c): Authenticated,
+    Admin(c): Admin,
     Path(address): Path<String>,
     Json(body): Json<api::SetArchiveSchedule>,
 ) -> Result<Json<api::ArchiveScheduleView>> {

@@ -28,6 +28,45 @@ pub struct ImportArgs {
 /// Bytes per request, whatever the batch count, so memory stays bounded.
 const BATCH_BYTES: usize = 16 * 1024 * 1024;
 
+/// Multipart framing of one part beyond the message and its origin (boundary
+/// and part headers), and of the whole request: generous estimates.
+const PART_OVERHEAD: usize = 512;
+const FORM_OVERHEAD: usize = 1024;
+
+/// How large a request may be, as the service said (`GET /limits`).
+struct RequestCap(Option<u64>);
+
+impl RequestCap {
+    /// The bytes a message adds to a request.
+    fn cost(origin: &str, raw: &[u8]) -> usize {
+        raw.len() + origin.len() + PART_OVERHEAD
+    }
+
+    /// Why a message cannot be sent at all, if it cannot: it alone would make
+    /// a request larger than the service accepts.
+    fn refuses(&self, origin: &str, raw: &[u8]) -> Option<String> {
+        let max = self.0?;
+        let needed = (Self::cost(origin, raw) + FORM_OVERHEAD) as u64;
+        (needed > max).then(|| {
+            format!(
+                "{} bytes: larger than the service accepts \
+                 (at most {max} bytes per request, satchel serve --max-request-bytes)",
+                raw.len()
+            )
+        })
+    }
+
+    /// The bytes of messages a batch may hold.
+    fn batch_bytes(&self) -> usize {
+        let max = self.0.map_or(usize::MAX, |m| {
+            usize::try_from(m)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(FORM_OVERHEAD)
+        });
+        BATCH_BYTES.min(max)
+    }
+}
+
 #[derive(Default, Serialize)]
 pub struct Summary {
     pub imported: u64,
@@ -74,6 +113,7 @@ fn progress(json: bool, planned: usize) -> ProgressBar {
 
 pub async fn run(a: ImportArgs) -> Result<ExitCode> {
     let client = a.remote.client()?;
+    let cap = RequestCap(client.limits().await?.map(|l| l.max_request_bytes));
     let started = std::time::Instant::now();
     let sources = Sources::open(&a.paths);
     let bar = progress(a.remote.json, sources.planned());
@@ -90,7 +130,12 @@ pub async fn run(a: ImportArgs) -> Result<ExitCode> {
                 continue;
             }
         };
-        let full = batch.len() >= a.batch.max(1) || batch_bytes + item.raw.len() > BATCH_BYTES;
+        if let Some(reason) = cap.refuses(&item.origin, &item.raw) {
+            summary.fail(item.origin, reason);
+            continue;
+        }
+        let cost = RequestCap::cost(&item.origin, &item.raw);
+        let full = batch.len() >= a.batch.max(1) || batch_bytes + cost > cap.batch_bytes();
         if !batch.is_empty() && (full || item.folder != folder) {
             upload
                 .send(&folder, std::mem::take(&mut batch), &mut summary)
@@ -98,7 +143,7 @@ pub async fn run(a: ImportArgs) -> Result<ExitCode> {
             batch_bytes = 0;
         }
         folder = item.folder;
-        batch_bytes += item.raw.len();
+        batch_bytes += cost;
         batch.push((item.origin, item.raw));
     }
     if !batch.is_empty() {
@@ -151,7 +196,14 @@ impl<'a> Upload<'a> {
         );
         self.in_flight = Some(tokio::spawn(async move {
             let n = batch.len() as u64;
-            Ok((n, client.import(&address, &folder, batch).await?))
+            let origins: Vec<String> = batch.iter().map(|(o, _)| o.clone()).collect();
+            match client.import(&address, &folder, batch).await {
+                Ok(report) => Ok((n, report)),
+                // Too large for the service: a failure of these messages, not
+                // of the import; the rest goes on.
+                Err(e) if e.status() == Some(413) => Ok((n, refused(origins, &e.to_string()))),
+                Err(e) => Err(e.into()),
+            }
         }));
         Ok(())
     }
@@ -164,6 +216,20 @@ impl<'a> Upload<'a> {
         }
         Ok(())
     }
+}
+
+/// The report of a batch the service refused as a whole.
+fn refused(origins: Vec<String>, reason: &str) -> satchel_api::ImportReport {
+    let results = origins
+        .into_iter()
+        .map(|origin| ImportResult {
+            origin,
+            id: None,
+            status: ImportStatus::Failed,
+            reason: Some(reason.to_string()),
+        })
+        .collect();
+    satchel_api::ImportReport { results }
 }
 
 fn report(s: &Summary, json: bool) -> Result<()> {

@@ -16,6 +16,15 @@ pub struct ServeArgs {
     /// the cores, at least 1).
     #[arg(long, env = "SATCHEL_PASSWORD_CHECKS")]
     password_checks: Option<usize>,
+    /// Largest request the service accepts, in bytes: an import batch, so the
+    /// largest message that can be imported (larger is refused with 413).
+    #[arg(
+        long,
+        env = "SATCHEL_MAX_REQUEST_BYTES",
+        default_value_t = satchel_server::http::DEFAULT_MAX_REQUEST_BYTES,
+        value_parser = clap::value_parser!(u64).range(65_536..)
+    )]
+    max_request_bytes: u64,
 }
 
 pub async fn run(a: ServeArgs) -> Result<ExitCode> {
@@ -29,6 +38,7 @@ pub async fn run(a: ServeArgs) -> Result<ExitCode> {
         listen: a.listen,
         admin_password: std::env::var("SATCHEL_ADMIN_PASSWORD").ok(),
         password_checks: a.password_checks,
+        max_request_bytes: a.max_request_bytes,
     })
     .await?;
     Ok(ExitCode::SUCCESS)

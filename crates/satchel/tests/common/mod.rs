@@ -280,5 +280,6 @@ pub fn import_files(server: &Server, mailbox: &str, files: &[PathBuf]) {
 
 pub mod browser;
 pub mod dovecot;
+pub mod process;
 pub mod proxy;
 pub mod smalldisk;
