@@ -86,12 +86,27 @@ impl Server {
         s
     }
 
-    /// Starts a service on `data` with extra environment variables.
+    /// Starts a service on `data` with extra environment variables, on a free
+    /// port. Another test may take the same port between `free_port` and the
+    /// service's bind: then the service exits, and it is started again on
+    /// another port.
     pub fn start_in_with(data: &Path, env: &[(&str, &str)]) -> Server {
-        let port = free_port();
-        let log = data.with_extension(format!("{port}.log"));
+        for _ in 0..5 {
+            let port = free_port();
+            let log = data.with_extension(format!("{port}.log"));
+            let mut server = Server::spawn(data, port, &log, env);
+            match server.wait_ready() {
+                Ok(()) => return server,
+                Err(log) if log.contains("Address already in use") => continue,
+                Err(log) => panic!("satchel serve did not start; log:\n{log}"),
+            }
+        }
+        panic!("satchel serve found no free port in 5 tries");
+    }
+
+    fn spawn(data: &Path, port: u16, log: &Path, env: &[(&str, &str)]) -> Server {
         std::fs::create_dir_all(data.parent().expect("parent")).expect("mkdir");
-        let logf = std::fs::File::create(&log).expect("log file");
+        let logf = std::fs::File::create(log).expect("log file");
         let child = satchel()
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .arg("--data")
@@ -102,24 +117,35 @@ impl Server {
             .stderr(logf)
             .spawn()
             .expect("spawn satchel serve");
-        let url = format!("http://127.0.0.1:{port}");
-        let server = Server {
+        Server {
             child: Some(child),
             port,
-            url,
+            url: format!("http://127.0.0.1:{port}"),
             data: data.to_path_buf(),
             _dir: None,
-            log,
-        };
-        server.wait_ready();
-        server
+            log: log.to_path_buf(),
+        }
     }
 
-    fn wait_ready(&self) {
+    /// Waits until this service (not another process that happens to hold the
+    /// port) says it listens; its log if it exits first.
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let listening = format!("on {}", self.url);
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let exited = self
+                .child
+                .as_mut()
+                .is_some_and(|c| c.try_wait().ok().flatten().is_some());
+            if exited {
+                self.child = None;
+                return Err(log);
+            }
+            if log.contains(&listening)
+                && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            {
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -230,26 +256,10 @@ impl Server {
     /// service back where laptops configured with its URL expect it.
     pub fn start_in_at(data: &Path, port: u16) -> Server {
         let log = data.with_extension(format!("{port}.again.log"));
-        std::fs::create_dir_all(data.parent().expect("parent")).expect("mkdir");
-        let logf = std::fs::File::create(&log).expect("log file");
-        let child = satchel()
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .arg("--data")
-            .arg(data)
-            .env("SATCHEL_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .stdout(logf.try_clone().expect("log"))
-            .stderr(logf)
-            .spawn()
-            .expect("spawn satchel serve");
-        let server = Server {
-            child: Some(child),
-            port,
-            url: format!("http://127.0.0.1:{port}"),
-            data: data.to_path_buf(),
-            _dir: None,
-            log,
-        };
-        server.wait_ready();
+        let mut server = Server::spawn(data, port, &log, &[]);
+        if let Err(log) = server.wait_ready() {
+            panic!("satchel serve did not start again on port {port}; log:\n{log}");
+        }
         server
     }
 }
