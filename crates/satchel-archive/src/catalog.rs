@@ -6,6 +6,7 @@
 
 use crate::error::{ArchiveError, Result};
 use crate::index::Pending;
+use crate::secret::SecretKey;
 use crate::store::Span;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,13 @@ mod offline;
 pub use imap::ArchiveSchedule;
 pub use offline::{Job, OfflineCandidate, OfflineCommit, OfflineRow, OfflineState};
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
+
+/// Version 4: IMAP passwords are sealed (see [`crate::secret`]) in
+/// `imap_secret`; the clear `imap_password` column stays only for the rows
+/// [`Catalog::use_secret_key`] has not sealed yet.
+const SCHEMA_V4: &str = "ALTER TABLE mailboxes ADD COLUMN imap_secret BLOB;
+PRAGMA user_version = 4;";
 
 const SCHEMA_V1: &str = r#"
 CREATE TABLE users(
@@ -83,6 +90,8 @@ CREATE INDEX membership_id ON membership(id);
 
 pub struct Catalog {
     conn: Connection,
+    /// Seals and opens IMAP passwords; set by [`Catalog::use_secret_key`].
+    secret: Option<SecretKey>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -188,7 +197,7 @@ impl Catalog {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        let catalog = Catalog { conn };
+        let catalog = Catalog { conn, secret: None };
         catalog.migrate()?;
         Ok(catalog)
     }
@@ -218,7 +227,49 @@ impl Catalog {
             self.conn
                 .execute_batch(&format!("BEGIN;\n{}\nCOMMIT;", imap::SCHEMA_V3))?;
         }
+        if version < 4 {
+            self.conn
+                .execute_batch(&format!("BEGIN;\n{SCHEMA_V4}\nCOMMIT;"))?;
+        }
         Ok(())
+    }
+
+    /// Adopts the key that seals IMAP passwords, and seals every password
+    /// still stored in clear (catalogs before version 4). The clear bytes are
+    /// overwritten (`secure_delete`) and the WAL is checkpointed and truncated,
+    /// so no copy of them stays in the catalog's files. Returns how many
+    /// passwords were sealed.
+    pub fn use_secret_key(&mut self, key: SecretKey) -> Result<usize> {
+        let clear: Vec<(String, String)> = {
+            let mut stmt = self.conn.prepare(
+                "SELECT address, imap_password FROM mailboxes WHERE imap_password IS NOT NULL",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        if !clear.is_empty() {
+            self.conn.pragma_update(None, "secure_delete", "ON")?;
+            let tx = self.conn.transaction()?;
+            for (address, password) in &clear {
+                tx.execute(
+                    "UPDATE mailboxes SET imap_secret = ?2, imap_password = NULL WHERE address = ?1",
+                    params![address, key.seal(address, password)?],
+                )?;
+            }
+            tx.commit()?;
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            self.conn.pragma_update(None, "secure_delete", "OFF")?;
+        }
+        self.secret = Some(key);
+        Ok(clear.len())
+    }
+
+    fn secret_key(&self) -> Result<&SecretKey> {
+        self.secret.as_ref().ok_or_else(|| ArchiveError::Invalid {
+            what: "catalog",
+            why: "no secret key to seal or open IMAP passwords with".into(),
+        })
     }
 
     pub fn conn(&self) -> &Connection {
@@ -415,14 +466,14 @@ impl Catalog {
     ) -> Result<()> {
         crate::address::check_address(address)?;
         self.repository(repo)?;
-        let (url, user, pass) = match imap {
-            Some((u, n, p)) => (Some(u), Some(n), Some(p)),
+        let (url, user, sealed) = match imap {
+            Some((u, n, p)) => (Some(u), Some(n), Some(self.secret_key()?.seal(address, p)?)),
             None => (None, None, None),
         };
         let n = self.conn.execute(
-            "INSERT OR IGNORE INTO mailboxes(address, repo, imap_url, imap_user, imap_password, created)
+            "INSERT OR IGNORE INTO mailboxes(address, repo, imap_url, imap_user, imap_secret, created)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![address, repo, url, user, pass, now()],
+            params![address, repo, url, user, sealed, now()],
         )?;
         if n == 0 {
             return Err(ArchiveError::Exists(format!("mailbox {address}")));
@@ -463,16 +514,22 @@ impl Catalog {
         Ok(list)
     }
 
+    /// The mailbox's IMAP password, opened with the secret key. For the
+    /// archive run only: never logged, never returned by the API.
     pub fn imap_password(&self, address: &str) -> Result<Option<String>> {
-        Ok(self
+        let row: Option<(Option<Vec<u8>>, Option<String>)> = self
             .conn
             .query_row(
-                "SELECT imap_password FROM mailboxes WHERE address = ?1",
+                "SELECT imap_secret, imap_password FROM mailboxes WHERE address = ?1",
                 [address],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .optional()?
-            .flatten())
+            .optional()?;
+        match row {
+            Some((Some(sealed), _)) => Ok(Some(self.secret_key()?.open(address, &sealed)?)),
+            Some((None, clear)) => Ok(clear),
+            None => Ok(None),
+        }
     }
 
     pub fn set_mailbox_repository(&self, address: &str, repo: &str) -> Result<()> {

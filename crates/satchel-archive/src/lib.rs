@@ -20,6 +20,7 @@ pub mod error;
 pub mod import;
 pub mod index;
 pub mod message;
+pub mod secret;
 pub mod store;
 
 pub use archive::{Archive, BatchItem, ItemOutcome, ItemStatus};

@@ -102,3 +102,55 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Catalogs before version 4 kept IMAP passwords in clear: adopting the key
+/// seals them, and no copy of the clear bytes stays in the catalog's files.
+#[test]
+fn clear_imap_passwords_of_older_catalogs_are_sealed() {
+    const CLEAR: &str = "Plaintext-Canary-in-v2";
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/data-v2");
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_dir(&fixture, dir.path());
+    {
+        // What a version-2 service wrote for an IMAP mailbox.
+        let conn = rusqlite::Connection::open(dir.path().join("catalog.sqlite")).expect("open");
+        conn.execute(
+            "INSERT INTO mailboxes(address, repo, imap_url, imap_user, imap_password, created)
+             VALUES ('old@example.com', 'default', 'imap://h', 'old', ?1, 0)",
+            [CLEAR],
+        )
+        .expect("insert");
+    }
+    let key = || satchel_archive::secret::SecretKey::from_hex(&"2a".repeat(32)).expect("key");
+    let archive = Archive::open(dir.path()).expect("a v2 data folder opens");
+    let sealed = archive
+        .catalog()
+        .expect("catalog")
+        .use_secret_key(key())
+        .expect("seal");
+    assert_eq!(sealed, 1);
+    let password = archive
+        .catalog()
+        .expect("catalog")
+        .imap_password("old@example.com")
+        .expect("opens");
+    assert_eq!(password.as_deref(), Some(CLEAR));
+    for name in ["catalog.sqlite", "catalog.sqlite-wal"] {
+        let bytes = std::fs::read(dir.path().join(name)).unwrap_or_default();
+        assert!(
+            !bytes.windows(CLEAR.len()).any(|w| w == CLEAR.as_bytes()),
+            "{name} still holds the clear password"
+        );
+    }
+    drop(archive);
+    // Reopened: nothing left to seal, and the same key opens it.
+    let archive = Archive::open(dir.path()).expect("reopen");
+    let mut cat = archive.catalog().expect("catalog");
+    assert_eq!(cat.use_secret_key(key()).expect("key"), 0);
+    assert_eq!(
+        cat.imap_password("old@example.com")
+            .expect("opens")
+            .as_deref(),
+        Some(CLEAR)
+    );
+}

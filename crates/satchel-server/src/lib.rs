@@ -13,7 +13,7 @@ pub mod signin;
 pub mod throttle;
 
 pub use error::ServiceError;
-pub use service::{Caller, Service};
+pub use service::{Caller, KeySource, Service, default_key_file};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,14 +28,18 @@ pub struct ServeConfig {
     pub password_checks: Option<usize>,
     /// The largest request body accepted (an import batch); larger is 413.
     pub max_request_bytes: u64,
+    /// The key that seals IMAP passwords in the catalog.
+    pub key: KeySource,
 }
 
 /// Opens the data folder and serves until SIGINT/SIGTERM.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let data = config.data.clone();
     let admin_password = config.admin_password.clone();
+    let key = config.key.clone();
     let service =
-        tokio::task::spawn_blocking(move || Service::open(&data, admin_password)).await??;
+        tokio::task::spawn_blocking(move || Service::open_with_key(&data, admin_password, &key))
+            .await??;
     let slots = config
         .password_checks
         .unwrap_or_else(signin::default_hash_slots);

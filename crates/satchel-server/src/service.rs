@@ -3,6 +3,7 @@
 use crate::auth::{self, VerifiedCache};
 use crate::error::ServiceError;
 use satchel_api as api;
+use satchel_archive::secret::SecretKey;
 use satchel_archive::{Archive, ArchiveError, BatchItem, MailboxInfo, SearchRequest, UserInfo};
 use std::path::{Path, PathBuf};
 
@@ -39,10 +40,66 @@ impl Caller {
 
 pub const ADMIN: &str = "admin";
 
+/// Where the key that seals IMAP passwords comes from.
+#[derive(Clone, Debug)]
+pub enum KeySource {
+    /// A file holding 64 hex digits, created with a fresh key if absent.
+    File(PathBuf),
+    /// The 64 hex digits themselves (`SATCHEL_KEY`); nothing is written.
+    Hex(String),
+}
+
+impl KeySource {
+    fn load(&self) -> Result<SecretKey> {
+        match self {
+            KeySource::File(path) => {
+                let (key, created) = SecretKey::load_or_create(path)?;
+                if created {
+                    tracing::warn!(path = %path.display(),
+                        "created the key that seals IMAP passwords: back it up apart from the data folder");
+                }
+                Ok(key)
+            }
+            KeySource::Hex(hex) => Ok(SecretKey::from_hex(hex)
+                .map_err(|e| ServiceError::BadRequest(format!("SATCHEL_KEY: {e}")))?),
+        }
+    }
+}
+
+/// The default key file: beside the data folder, never inside it, so that a
+/// copy of the data folder holds no usable IMAP password
+/// (`./satchel-data` -> `./satchel-data.key`).
+pub fn default_key_file(data: &Path) -> PathBuf {
+    let mut name = data.file_name().unwrap_or_default().to_os_string();
+    name.push(".key");
+    data.with_file_name(name)
+}
+
 impl Service {
-    /// Opens the data folder; on first start creates user `admin`.
+    /// Opens the data folder with the secret key in [`default_key_file`];
+    /// on first start creates user `admin`.
     pub fn open(data: &Path, admin_password: Option<String>) -> Result<Self> {
+        Service::open_with_key(
+            data,
+            admin_password,
+            &KeySource::File(default_key_file(data)),
+        )
+    }
+
+    /// Opens the data folder; IMAP passwords are sealed under `key`.
+    pub fn open_with_key(
+        data: &Path,
+        admin_password: Option<String>,
+        key: &KeySource,
+    ) -> Result<Self> {
         let archive = Archive::open(data)?;
+        let sealed = archive.catalog()?.use_secret_key(key.load()?)?;
+        if sealed > 0 {
+            tracing::info!(
+                sealed,
+                "sealed IMAP passwords stored in clear by an older version"
+            );
+        }
         let interrupted = archive.catalog()?.mark_interrupted_jobs()?;
         if interrupted > 0 {
             tracing::warn!(interrupted, "jobs cut short by the previous stop");

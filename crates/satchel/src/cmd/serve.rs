@@ -25,6 +25,11 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(65_536..)
     )]
     max_request_bytes: u64,
+    /// The file holding the key that seals IMAP passwords in the catalog
+    /// (created with a fresh key on first start). Keep it outside the data
+    /// folder. Default: beside the data folder, `<data folder>.key`.
+    #[arg(long, env = "SATCHEL_KEY_FILE")]
+    key_file: Option<PathBuf>,
 }
 
 pub async fn run(a: ServeArgs) -> Result<ExitCode> {
@@ -33,12 +38,22 @@ pub async fn run(a: ServeArgs) -> Result<ExitCode> {
     } else {
         std::env::current_dir()?.join(a.data)
     };
+    // SATCHEL_KEY (64 hex digits) wins over any key file; it is read from the
+    // environment only, never from the command line (which `ps` shows).
+    let key = match std::env::var("SATCHEL_KEY").ok().filter(|k| !k.is_empty()) {
+        Some(hex) => satchel_server::KeySource::Hex(hex),
+        None => satchel_server::KeySource::File(
+            a.key_file
+                .unwrap_or_else(|| satchel_server::default_key_file(&data)),
+        ),
+    };
     satchel_server::serve(satchel_server::ServeConfig {
         data,
         listen: a.listen,
         admin_password: std::env::var("SATCHEL_ADMIN_PASSWORD").ok(),
         password_checks: a.password_checks,
         max_request_bytes: a.max_request_bytes,
+        key,
     })
     .await?;
     Ok(ExitCode::SUCCESS)
