@@ -1,6 +1,7 @@
 //! The IMAP source: a small client over `async-imap` for what archive runs need
 //! (LOGIN, LIST, SELECT, UID SEARCH/FETCH/STORE/EXPUNGE, APPEND), plain on
-//! `imap://` and TLS (rustls, webpki roots) on `imaps://`. Every command has a
+//! `imap://` and TLS (rustls, webpki roots plus a private CA named by
+//! `SATCHEL_IMAP_CA_FILE`) on `imaps://`. Every command has a
 //! deadline, and every failure becomes a [`RunError`] that names the server and
 //! quotes its answer.
 
@@ -20,6 +21,52 @@ use tokio::net::TcpStream;
 /// How long one IMAP command may take before the run gives up on the server.
 const COMMAND_DEADLINE: Duration = Duration::from_secs(120);
 const CONNECT_DEADLINE: Duration = Duration::from_secs(20);
+
+/// Names a PEM file of extra CA certificates trusted for `imaps://` servers
+/// (a private CA), in addition to the public web roots.
+pub const CA_FILE_VAR: &str = "SATCHEL_IMAP_CA_FILE";
+
+/// The certificates an `imaps://` server's chain may end in: the public web
+/// roots (webpki-roots) plus those of [`CA_FILE_VAR`]. Read at every connect,
+/// so a replaced CA file needs no restart.
+fn tls_roots() -> Result<rustls::RootCertStore> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let Some(file) = std::env::var_os(CA_FILE_VAR).filter(|f| !f.is_empty()) else {
+        return Ok(roots);
+    };
+    let bad = |why: String| RunError::Config(format!("{CA_FILE_VAR}={}: {why}", file.display()));
+    use rustls::pki_types::pem::PemObject;
+    let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_file_iter(&file)
+        .map_err(|e| bad(e.to_string()))?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| bad(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad("holds no PEM certificate".into()));
+    }
+    for cert in certs {
+        roots.add(cert).map_err(|e| bad(e.to_string()))?;
+    }
+    Ok(roots)
+}
+
+/// A failed TLS handshake, saying plainly when the server's certificate did
+/// not verify (the connection is refused then, never used).
+fn handshake_error(server: &str, e: std::io::Error) -> RunError {
+    let rustls_error = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    if let Some(rustls::Error::InvalidCertificate(why)) = rustls_error {
+        return RunError::Imap(format!(
+            "IMAP server {server}: its TLS certificate does not verify ({why:?}); \
+             the connection was refused. If the server uses a private CA, give its \
+             certificate (PEM) in {CA_FILE_VAR}"
+        ));
+    }
+    RunError::Imap(format!(
+        "TLS handshake with IMAP server {server} failed: {e}"
+    ))
+}
 
 /// `imap://HOST[:PORT]` (plain, default 143) or `imaps://HOST[:PORT]` (TLS, 993).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -298,8 +345,7 @@ impl Imap {
         .map_err(|e| RunError::Imap(format!("cannot connect to IMAP server {server}: {e}")))?;
         let _ = tcp.set_nodelay(true);
         let conn = if url.tls {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            let roots = tls_roots()?;
             let provider = Arc::new(rustls::crypto::ring::default_provider());
             let config = rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
@@ -312,11 +358,7 @@ impl Imap {
             let stream = tokio::time::timeout(CONNECT_DEADLINE, tls.connect(name, tcp))
                 .await
                 .map_err(|_| RunError::Imap(format!("TLS handshake with {server} timed out")))?
-                .map_err(|e| {
-                    RunError::Imap(format!(
-                        "TLS handshake with IMAP server {server} failed: {e}"
-                    ))
-                })?;
+                .map_err(|e| handshake_error(&server, e))?;
             Conn::Tls(Box::new(stream))
         } else {
             Conn::Plain(tcp)

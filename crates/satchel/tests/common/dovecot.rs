@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 pub struct Dovecot {
     pub dir: tempfile::TempDir,
     pub port: u16,
+    /// The `imaps` port (listening only when started with [`Dovecot::start_tls`]).
+    pub tls_port: u16,
     conf: PathBuf,
 }
 
@@ -38,6 +40,16 @@ fn is_root() -> bool {
 impl Dovecot {
     /// Starts Dovecot with these users (name, password).
     pub fn start(users: &[(&str, &str)]) -> Dovecot {
+        Dovecot::start_with(users, None)
+    }
+
+    /// Starts Dovecot that also serves IMAP over TLS (`imaps`) on
+    /// [`Dovecot::tls_port`], with this PEM certificate chain and key.
+    pub fn start_tls(users: &[(&str, &str)], cert: &Path, key: &Path) -> Dovecot {
+        Dovecot::start_with(users, Some((cert, key)))
+    }
+
+    fn start_with(users: &[(&str, &str)], tls: Option<(&Path, &Path)>) -> Dovecot {
         assert!(
             Path::new("/usr/sbin/dovecot").exists(),
             "Dovecot is missing: apt-get install -y dovecot-imapd (scripts/setup.sh does)"
@@ -88,6 +100,18 @@ impl Dovecot {
             )
         };
         let ds = d.display();
+        let tls_port = super::free_port();
+        let (ssl, imaps) = match tls {
+            Some((cert, key)) => (
+                format!(
+                    "yes\nssl_cert = <{}\nssl_key = <{}",
+                    cert.display(),
+                    key.display()
+                ),
+                format!("address = 127.0.0.1\n    port = {tls_port}"),
+            ),
+            None => ("no".to_string(), "port = 0".to_string()),
+        };
         let conf = format!(
             r#"instance_name = satchel-test-{port}
 base_dir = {ds}/run
@@ -96,7 +120,7 @@ log_path = {ds}/dovecot.log
 info_log_path = {ds}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+ssl = {ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_login_user = {login_user}
@@ -121,7 +145,7 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    {imaps}
   }}
 }}
 service anvil {{
@@ -134,6 +158,7 @@ service anvil {{
         let dc = Dovecot {
             dir,
             port,
+            tls_port,
             conf: conf_path,
         };
         dc.chown_mail();
