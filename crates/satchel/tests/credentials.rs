@@ -561,15 +561,6 @@ fn removing_a_user_revokes_everything_they_hold() {
 }
 
 /// Kills the child process when dropped (the agent runs until stopped).
-struct Kill(std::process::Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Polls `url` until `done` holds for its JSON, for at most a minute.
 fn wait_for_json(url: &str, what: &str, done: impl Fn(&serde_json::Value) -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);

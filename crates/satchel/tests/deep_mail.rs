@@ -56,16 +56,6 @@ fn answers(server: &Server) {
     ok(server.admin().args(["mailbox", "list"]));
 }
 
-fn search_ids(server: &Server, query: &str) -> Vec<String> {
-    let out = json(&server.admin_ok(&["search", query, "--json"]));
-    out["hits"]
-        .as_array()
-        .unwrap_or_else(|| panic!("hits in {out}"))
-        .iter()
-        .map(|h| h["id"].as_str().expect("id").to_string())
-        .collect()
-}
-
 /// A console session for `user`: the cookie the sign-in form sets.
 fn console_cookie(server: &Server, user: &str, password: &str) -> String {
     let client = reqwest::blocking::Client::builder()
@@ -102,14 +92,6 @@ fn laptop(home: &Path) -> Command {
     cmd
 }
 
-struct Kill(std::process::Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn deep_mail_through_import_console_laptop_and_agent() {
     let mut server = Server::start();
@@ -136,8 +118,16 @@ fn deep_mail_through_import_console_laptop_and_agent() {
         let got = run(server.admin().args(["get", MB, id]));
         assert!(got.status.success(), "{kind}: get failed");
         assert_eq!(&got.stdout, raw, "{kind}: byte-identical");
-        assert_eq!(&search_ids(&server, marker), &vec![id.clone()], "{kind}");
-        assert!(search_ids(&server, &format!("from:nester subject:{marker}")).contains(id));
+        assert_eq!(
+            &server.search_ids(&[marker.as_str()]),
+            &vec![id.clone()],
+            "{kind}"
+        );
+        assert!(
+            server
+                .search_ids(&[&format!("from:nester subject:{marker}")])
+                .contains(id)
+        );
     }
 
     // The console shows each as raw text with a note; the service keeps answering.
@@ -267,7 +257,11 @@ fn deep_mail_through_an_imap_archive_run() {
             raw,
             "{kind}: byte-identical"
         );
-        assert_eq!(search_ids(&server, marker), vec![id.clone()], "{kind}");
+        assert_eq!(
+            server.search_ids(&[marker.as_str()]),
+            vec![id.clone()],
+            "{kind}"
+        );
         let stub = &stubs.get(&id).unwrap_or_else(|| panic!("{kind}: no stub"))[0];
         let text = String::from_utf8_lossy(&stub.raw);
         assert!(

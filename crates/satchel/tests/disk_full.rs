@@ -60,17 +60,6 @@ fn import(server: &Server, paths: &[PathBuf]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// Every id a search over the whole mailbox finds.
-fn found(server: &Server) -> BTreeSet<String> {
-    let v = json(&server.admin_ok(&["search", "", "--mailbox", MB, "--json", "--limit", "10000"]));
-    v["hits"]
-        .as_array()
-        .expect("hits")
-        .iter()
-        .filter_map(|h| h["id"].as_str().map(str::to_string))
-        .collect()
-}
-
 /// How many messages the catalog holds in the mailbox.
 fn held(server: &Server) -> u64 {
     let v = json(&server.admin_ok(&["mailbox", "show", MB, "--json"]));
@@ -80,7 +69,10 @@ fn held(server: &Server) -> u64 {
 /// The catalog's messages are exactly `expected`, and search finds each one.
 fn assert_all_found(server: &Server, expected: &BTreeSet<String>, when: &str) {
     assert_eq!(held(server), expected.len() as u64, "{when}: catalog count");
-    let got = found(server);
+    let got = server
+        .search_ids(&["", "--mailbox", MB])
+        .into_iter()
+        .collect::<BTreeSet<_>>();
     let missing: Vec<&String> = expected.difference(&got).collect();
     assert!(
         missing.is_empty(),
@@ -117,7 +109,10 @@ fn a_failed_index_commit_loses_no_message_from_search() {
             "the store is not on the full disk, so the import works: {out}"
         );
         expected.extend(ids);
-        let during = found(&server);
+        let during = server
+            .search_ids(&["", "--mailbox", MB])
+            .into_iter()
+            .collect::<BTreeSet<_>>();
         assert!(during.is_subset(&expected));
         disk.free();
 

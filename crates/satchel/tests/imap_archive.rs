@@ -293,17 +293,6 @@ fn schedule_runs_archives_and_can_be_turned_off() {
     let _: HashMap<(), ()> = HashMap::new();
 }
 
-/// The ids `query` finds (as the administrator).
-fn search_ids(server: &Server, query: &str) -> Vec<String> {
-    let v = json(&server.admin_ok(&["search", query, "--json", "--limit", "100"]));
-    v["hits"]
-        .as_array()
-        .expect("hits")
-        .iter()
-        .filter_map(|h| h["id"].as_str().map(str::to_string))
-        .collect()
-}
-
 #[test]
 fn every_message_the_server_holds_is_archived_header_or_not() {
     let dc = Dovecot::start(&[("erin", IMAP_PW)]);
@@ -360,7 +349,7 @@ Subject: envelope line fromlinesubject\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r
         let orig = before.iter().find(|m| &m.raw == raw).expect("appended");
         assert_eq!(sorted(&orig.flags), sorted(&stub.flags));
         assert_eq!(orig.internal_date, stub.internal_date);
-        assert_eq!(search_ids(&server, word), vec![id.clone()], "{word}");
+        assert_eq!(server.search_ids(&[word]), vec![id.clone()], "{word}");
     }
     // A second run finds nothing left to do.
     let s = archive_ok(&server, &["erin@example.com"]);

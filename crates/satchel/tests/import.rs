@@ -23,16 +23,6 @@ fn import_json(server: &Server, mailbox: &str, paths: &[PathBuf]) -> (i32, serde
     (code, json(&String::from_utf8_lossy(&out.stdout)))
 }
 
-fn hits(server: &Server, query: &str) -> Vec<String> {
-    let v = json(&server.admin_ok(&["search", query, "--json", "--limit", "1000"]));
-    v["hits"]
-        .as_array()
-        .expect("hits")
-        .iter()
-        .filter_map(|h| h["id"].as_str().map(str::to_string))
-        .collect()
-}
-
 #[test]
 fn malformed_mail_is_archived_byte_for_byte_and_non_mail_is_reported() {
     let server = Server::start();
@@ -80,18 +70,18 @@ fn malformed_mail_is_archived_byte_for_byte_and_non_mail_is_reported() {
     // Searchable as far as each parses: every fixture's subject marker is found,
     // and the body markers of the ones whose body survives parsing.
     for n in 1..=10 {
-        let found = hits(&server, &format!("mfx{n}word"));
+        let found = server.search_ids(&[&format!("mfx{n}word")]);
         assert_eq!(found.len(), 1, "subject marker mfx{n}word");
     }
     for n in [1, 3, 4, 6, 7, 8, 9, 10] {
         assert_eq!(
-            hits(&server, &format!("mfx{n}body")).len(),
+            server.search_ids(&[&format!("mfx{n}body")]).len(),
             1,
             "body marker mfx{n}body"
         );
     }
     assert_eq!(
-        hits(&server, "attachment:mfx2report").len(),
+        server.search_ids(&["attachment:mfx2report"]).len(),
         1,
         "attachment name"
     );
@@ -164,10 +154,16 @@ fn mbox_maildir_and_eml_in_one_run_round_trip() {
         let got = run(server.admin().args(["get", "alice@example.com", &id]));
         assert_eq!(&got.stdout, raw, "byte-identical after import");
     }
-    assert_eq!(hits(&server, "cc:charlie4").len(), 1, "cc is searchable");
-    assert_eq!(hits(&server, "from:s5").len(), 1);
     assert_eq!(
-        hits(&server, "after:2002-10-02 before:2002-10-04").len(),
+        server.search_ids(&["cc:charlie4"]).len(),
+        1,
+        "cc is searchable"
+    );
+    assert_eq!(server.search_ids(&["from:s5"]).len(), 1);
+    assert_eq!(
+        server
+            .search_ids(&["after:2002-10-02 before:2002-10-04"])
+            .len(),
         2,
         "date range"
     );
@@ -256,7 +252,7 @@ fn a_killed_service_loses_no_imported_message_nor_its_searchability() {
     let server = Server::start_in(&data);
     for n in [0, 17, 49] {
         assert_eq!(
-            hits(&server, &format!("zorblat{n}")).len(),
+            server.search_ids(&[&format!("zorblat{n}")]).len(),
             1,
             "zorblat{n} searchable after restart"
         );
@@ -306,6 +302,6 @@ fn import_takes_rfc5322_obsolete_syntax_and_names_what_is_not_mail() {
         );
     }
     for (word, (_, raw)) in ["obswordone", "obswordtwo"].iter().zip(&files) {
-        assert_eq!(hits(&server, word), vec![sha256_hex(raw)], "{word}");
+        assert_eq!(server.search_ids(&[word]), vec![sha256_hex(raw)], "{word}");
     }
 }

@@ -745,15 +745,6 @@ fn copies_are_named_as_on_the_service_and_old_names_are_moved() {
 }
 
 /// Kills the child process when dropped (the agent runs until stopped).
-struct Kill(std::process::Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn install_handler_registers_the_satchel_scheme() {
     let tmp = tempfile::tempdir().expect("tempdir");

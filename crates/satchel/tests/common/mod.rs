@@ -240,6 +240,35 @@ pub fn run_with_stdin(cmd: &mut Command, input: &str) -> Output {
     out
 }
 
+/// A child process killed and reaped when the test lets go of it (an agent,
+/// a second service).
+pub struct Kill(pub Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Server {
+    /// The ids `satchel search ARGS --json` finds, as the administrator (up to
+    /// 10,000).
+    pub fn search_ids(&self, args: &[&str]) -> Vec<String> {
+        let mut cmd = self.admin();
+        cmd.arg("search")
+            .args(args)
+            .args(["--json", "--limit", "10000"]);
+        let v = json(&ok(&mut cmd));
+        v["hits"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no hits in {v}"))
+            .iter()
+            .filter_map(|h| h["id"].as_str().map(str::to_string))
+            .collect()
+    }
+}
+
 pub fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
