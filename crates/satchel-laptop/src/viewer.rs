@@ -7,7 +7,7 @@
 //! The agent also sends a strict Content-Security-Policy (see [`CSP`]).
 
 pub use satchel_message::AttachmentFile as Attachment;
-use satchel_message::{AttachmentFile, Body, MessageView};
+use satchel_message::{AttachmentFile, MessageView};
 
 /// Content-Security-Policy for viewer pages: nothing is fetched from
 /// anywhere (only inline `data:` images and the page's own inline style).
@@ -29,21 +29,7 @@ impl Source {
     }
 }
 
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + s.len() / 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use satchel_message::escape_html as escape;
 
 /// Page wrapper with the viewer's style.
 pub fn page(title: &str, body: &str) -> String {
@@ -79,19 +65,11 @@ pub fn render_message(mailbox: &str, id: &str, raw: &[u8], source: Source) -> St
     out.push_str("<header><h2>");
     out.push_str(&escape(&subject));
     out.push_str("</h2><table class=\"h\">");
-    let date = view.date.clone().unwrap_or_default();
-    for (name, value) in [
-        ("From", &view.from),
-        ("To", &view.to),
-        ("Cc", &view.cc),
-        ("Date", &date),
-    ] {
-        if !value.is_empty() {
-            out.push_str(&format!(
-                "<tr><th>{name}</th><td>{}</td></tr>",
-                escape(value)
-            ));
-        }
+    for (name, value) in view.header_rows() {
+        out.push_str(&format!(
+            "<tr><th>{name}</th><td>{}</td></tr>",
+            escape(value)
+        ));
     }
     out.push_str(&format!(
         "<tr><th>Mailbox</th><td>{}</td></tr></table>\
@@ -123,14 +101,7 @@ pub fn render_message(mailbox: &str, id: &str, raw: &[u8], source: Source) -> St
         out.push_str("</ul>");
     }
     out.push_str("</header><main><div class=\"body\">");
-    match &view.body {
-        Body::Html(h) => out.push_str(h),
-        Body::Text(t) => {
-            out.push_str("<pre>");
-            out.push_str(&escape(t));
-            out.push_str("</pre>");
-        }
-    }
+    out.push_str(&view.body.to_html());
     out.push_str("</div></main>");
     page(&subject, &out)
 }

@@ -25,7 +25,9 @@ mod view;
 pub use budget::{Budget, Limit};
 pub use parsed::Parsed;
 pub use summary::{Attachment, MAX_BODY_CHARS, MessageSummary};
-pub use view::{AttachmentFile, AttachmentInfo, Body, MessageView, safe_file_name, sanitize_html};
+pub use view::{
+    AttachmentFile, AttachmentInfo, Body, MessageView, escape_html, safe_file_name, sanitize_html,
+};
 
 /// Formats an address header as `Name <addr>, addr, ...` (the form listing,
 /// search and the viewers show).

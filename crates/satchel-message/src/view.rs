@@ -38,6 +38,17 @@ pub enum Body {
     Text(String),
 }
 
+impl Body {
+    /// The body as page content: sanitized HTML as it is, text escaped in a
+    /// `<pre>`.
+    pub fn to_html(&self) -> String {
+        match self {
+            Body::Html(h) => h.clone(),
+            Body::Text(t) => format!("<pre>{}</pre>", escape_html(t)),
+        }
+    }
+}
+
 impl Default for Body {
     fn default() -> Self {
         Body::Text(String::new())
@@ -95,6 +106,20 @@ impl MessageView {
             view.body = body_of(m);
         }
         view
+    }
+
+    /// The header rows a viewer shows, in order, leaving out empty ones.
+    pub fn header_rows(&self) -> Vec<(&'static str, &str)> {
+        let date = self.date.as_deref().unwrap_or_default();
+        [
+            ("From", self.from.as_str()),
+            ("To", &self.to),
+            ("Cc", &self.cc),
+            ("Date", date),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .collect()
     }
 
     /// The raw bytes as text (the first [`MAX_RAW_SHOWN`] of them).
@@ -177,6 +202,23 @@ pub fn safe_file_name(part: &MessagePart<'_>, index: usize) -> String {
         })
         .filter(|n| !n.trim().trim_matches('.').is_empty())
         .unwrap_or_else(|| format!("attachment-{}", index + 1))
+}
+
+/// Escapes text for HTML element content and attribute values (the one
+/// escaper of message text, for the console and the laptop alike).
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + s.len() / 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Cleans untrusted HTML: no scripts, styles, event handlers, forms, frames or

@@ -9,7 +9,7 @@ use crate::http::blocking;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
-use satchel_message::{Body, MessageView};
+use satchel_message::MessageView;
 use std::collections::HashMap;
 
 const LIMIT: usize = 100;
@@ -132,19 +132,11 @@ pub async fn message(
         .clone()
         .unwrap_or_else(|| "(no subject)".into());
     let mut out = String::from("<section class=\"card\"><table class=\"kv\" id=\"headers\">");
-    let date = view.date.clone().unwrap_or_default();
-    for (name, value) in [
-        ("From", &view.from),
-        ("To", &view.to),
-        ("Cc", &view.cc),
-        ("Date", &date),
-    ] {
-        if !value.is_empty() {
-            out.push_str(&format!(
-                "<tr><th>{name}</th><td>{}</td></tr>",
-                escape(value)
-            ));
-        }
+    for (name, value) in view.header_rows() {
+        out.push_str(&format!(
+            "<tr><th>{name}</th><td>{}</td></tr>",
+            escape(value)
+        ));
     }
     out.push_str(&format!(
         "<tr><th>Mailbox</th><td>{}</td></tr><tr><th>Size</th><td>{}</td></tr></table>\
@@ -177,14 +169,7 @@ pub async fn message(
         out.push_str("</ul>");
     }
     out.push_str("</section><div class=\"mailbody\" id=\"mailbody\">");
-    match &view.body {
-        Body::Html(h) => out.push_str(h),
-        Body::Text(t) => {
-            out.push_str("<pre>");
-            out.push_str(&escape(t));
-            out.push_str("</pre>");
-        }
-    }
+    out.push_str(&view.body.to_html());
     out.push_str("</div>");
     Ok(Html(frame(&s, Nav::Search, &subject, None, &out)).into_response())
 }
