@@ -2,7 +2,7 @@
 //! grants, offline synchronization, flush) and Status (offline archive).
 
 use super::page::{self, Flash, Nav, bytes, csrf_field, enc, escape, frame};
-use super::{Console, PageResult, Session};
+use super::{AdminSession, Console, PageResult, Session};
 use crate::error::ServiceError;
 use crate::http::blocking;
 use axum::Form;
@@ -134,7 +134,7 @@ async fn render_mailboxes(
 
 pub async fn add_mailbox(
     State(st): State<Console>,
-    s: Session,
+    AdminSession(s): AdminSession,
     Form(f): Form<Fields>,
 ) -> PageResult {
     s.check_csrf(&f)?;
@@ -360,7 +360,7 @@ where
 
 pub async fn set_repository(
     State(st): State<Console>,
-    s: Session,
+    AdminSession(s): AdminSession,
     Path(address): Path<String>,
     Form(f): Form<Fields>,
 ) -> PageResult {
@@ -379,7 +379,7 @@ pub async fn set_repository(
 
 pub async fn grant(
     State(st): State<Console>,
-    s: Session,
+    AdminSession(s): AdminSession,
     Path(address): Path<String>,
     Form(f): Form<Fields>,
 ) -> PageResult {
@@ -408,7 +408,7 @@ fn parse_limit(f: &Fields, name: &str) -> Result<api::Limit, ServiceError> {
 
 pub async fn enable(
     State(st): State<Console>,
-    s: Session,
+    AdminSession(s): AdminSession,
     Path(address): Path<String>,
     Form(f): Form<Fields>,
 ) -> PageResult {
@@ -439,7 +439,7 @@ pub async fn enable(
 
 pub async fn disable(
     State(st): State<Console>,
-    s: Session,
+    AdminSession(s): AdminSession,
     Path(address): Path<String>,
     Form(f): Form<Fields>,
 ) -> PageResult {
@@ -520,7 +520,7 @@ Yes, flush the offline repository of {a}</label></p>\
 
 pub async fn flush(
     State(st): State<Console>,
-    s: Session,
+    AdminSession(s): AdminSession,
     Path(address): Path<String>,
     Form(f): Form<Fields>,
 ) -> PageResult {
@@ -690,7 +690,7 @@ where
 
 pub async fn set_schedule(
     State(st): State<Console>,
-    s: Session,
+    AdminSession(s): AdminSession,
     Form(f): Form<Fields>,
 ) -> PageResult {
     let cron = field(&f, "cron");
@@ -714,7 +714,7 @@ pub async fn set_schedule(
 
 pub async fn set_defaults(
     State(st): State<Console>,
-    s: Session,
+    AdminSession(s): AdminSession,
     Form(f): Form<Fields>,
 ) -> PageResult {
     let parse = |name: &str| -> Result<Option<api::Limit>, ServiceError> {
@@ -749,7 +749,11 @@ pub async fn set_defaults(
     .await
 }
 
-pub async fn sync_now(State(st): State<Console>, s: Session, Form(f): Form<Fields>) -> PageResult {
+pub async fn sync_now(
+    State(st): State<Console>,
+    AdminSession(s): AdminSession,
+    Form(f): Form<Fields>,
+) -> PageResult {
     let mailbox = optional(&f, "mailbox");
     status_change(
         st,

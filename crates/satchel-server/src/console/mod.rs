@@ -15,7 +15,7 @@ use crate::auth::{Credentials, random_secret};
 use crate::error::ServiceError;
 use crate::http::{ClientAddress, blocking};
 use crate::service::{Caller, Service};
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -48,6 +48,10 @@ struct SessionEntry {
     csrf: String,
     expires: Instant,
 }
+
+/// The console's forms hold names, addresses and a schedule: 64 KiB is far more
+/// than any of them, and bounds what is read before a sign-in is checked.
+const MAX_FORM_BYTES: usize = 64 * 1024;
 
 /// The console's routes, to be merged into the service's router.
 pub fn router(service: Arc<Service>) -> Router {
@@ -91,6 +95,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/console/status/schedule", post(admin::set_schedule))
         .route("/console/status/defaults", post(admin::set_defaults))
         .route("/console/status/sync", post(admin::sync_now))
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::map_response(security_headers))
         .with_state(state)
 }
@@ -199,6 +204,22 @@ impl FromRequestParts<Console> for Session {
 
 /// A service error shown as a console page with the error's status.
 pub struct PageError(pub ServiceError);
+
+/// A signed-in administrator, checked from the request head: a form sent by
+/// anyone else is refused (403) before its body is read.
+pub struct AdminSession(pub Session);
+
+impl FromRequestParts<Console> for AdminSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Console) -> Result<Self, Response> {
+        let session = Session::from_request_parts(parts, state).await?;
+        session
+            .require_admin()
+            .map_err(IntoResponse::into_response)?;
+        Ok(AdminSession(session))
+    }
+}
 
 impl From<ServiceError> for PageError {
     fn from(e: ServiceError) -> Self {
