@@ -176,7 +176,10 @@ fn main() {
         .user("admin")
         .expect("q")
         .expect("admin");
-    let admin = Caller { user };
+    let admin = Caller {
+        user,
+        by_password: true,
+    };
     let mut rows = Vec::new();
     for copies in [1usize, 10] {
         eprintln!("mailbox of {copies}x the corpus:");

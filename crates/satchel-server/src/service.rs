@@ -23,6 +23,10 @@ pub struct Service {
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub user: UserInfo,
+    /// Signed in with the password (the API's Basic scheme or the console), not
+    /// an API token: only such a caller may change a password, so a stolen
+    /// token never leads to the account itself.
+    pub by_password: bool,
 }
 
 impl Caller {
@@ -156,7 +160,10 @@ impl Service {
             .token_user(&auth::token_hash(token))?
             .ok_or_else(revoked)?;
         let info = cat.user(&name)?.ok_or_else(revoked)?;
-        Ok(Caller { user: info })
+        Ok(Caller {
+            user: info,
+            by_password: false,
+        })
     }
 
     pub fn create_token(&self, caller: &Caller, label: &str) -> Result<api::Token> {
@@ -193,6 +200,11 @@ impl Service {
         name: &str,
         password: &str,
     ) -> Result<api::PasswordChanged> {
+        if !caller.by_password {
+            return Err(ServiceError::Forbidden(
+                "changing a password needs a user and password, not an API token".into(),
+            ));
+        }
         if caller.user.name != name {
             caller.require_admin()?;
         }

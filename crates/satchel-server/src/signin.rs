@@ -127,7 +127,10 @@ async fn sign_in(
             .known(&user, &password, &info.password_hash)
     {
         attempt.succeeded();
-        return Ok(Caller { user: info.clone() });
+        return Ok(Caller {
+            user: info.clone(),
+            by_password: true,
+        });
     }
     let stored = info.as_ref().map(|i| i.password_hash.clone());
     let (ok, running) = service
@@ -140,7 +143,10 @@ async fn sign_in(
                 .verified
                 .remember(&user, &password, &info.password_hash);
             attempt.succeeded();
-            Ok(Caller { user: info })
+            Ok(Caller {
+                user: info,
+                by_password: true,
+            })
         }
         _ => {
             log_failure(attempt, &user, client, running);

@@ -26,7 +26,10 @@ fn env() -> Env {
         .user("admin")
         .expect("query")
         .expect("admin exists");
-    let admin = Caller { user };
+    let admin = Caller {
+        user,
+        by_password: true,
+    };
     service
         .add_mailbox(
             &admin,

@@ -192,7 +192,10 @@ impl FromRequestParts<Console> for Session {
         .map_err(|e| PageError(e).into_response())?;
         match info {
             Some(user) if user.password_hash == password_hash => Ok(Session {
-                caller: Caller { user },
+                caller: Caller {
+                    user,
+                    by_password: true,
+                },
                 csrf,
                 token,
             }),
