@@ -76,19 +76,29 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Imports leave index commits to this task (and to searches, which commit first).
+/// Imports leave index commits to this task (and to searches, which commit
+/// first). A failed commit (a full disk) is retried with a doubling pause, up to
+/// [`MAX_COMMIT_RETRY`]: each retry reads every unindexed message again, and
+/// once a second would keep a full disk's server busy for nothing.
 async fn commit_index_every_second(service: Arc<Service>) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+    let mut pause = EVERY;
     loop {
-        tick.tick().await;
+        tokio::time::sleep(pause).await;
         let s = service.clone();
         match tokio::task::spawn_blocking(move || s.archive().commit_index()).await {
-            Ok(Err(e)) => tracing::error!(error = %e, "committing the search index"),
+            Ok(Ok(_)) => pause = EVERY,
+            Ok(Err(e)) => {
+                pause = (pause * 2).min(MAX_COMMIT_RETRY);
+                tracing::error!(error = %e, retry_in_s = pause.as_secs(), "committing the search index");
+            }
             Err(e) => tracing::error!(error = %e, "index committer failed"),
-            Ok(Ok(_)) => {}
         }
     }
 }
+
+/// The longest pause between retries of a failed index commit.
+const MAX_COMMIT_RETRY: std::time::Duration = std::time::Duration::from_secs(60);
 
 async fn shutdown_signal() {
     let ctrl_c = async {
