@@ -229,39 +229,24 @@ enum ByteRange {
 }
 
 /// Parses `bytes=N-`, `bytes=N-M` and `bytes=-N` against a file of `len`
-/// bytes. Several ranges or a malformed header are ignored (the whole file
-/// is sent), as RFC 9110 allows.
+/// bytes with `http-range-header`. Several ranges or a malformed header are
+/// ignored (the whole file is sent), as RFC 9110 allows; a range that starts
+/// past the end (or any range of an empty file) is a 416.
 fn parse_range(value: Option<&str>, len: u64) -> ByteRange {
-    let Some(spec) = value.and_then(|v| v.trim().strip_prefix("bytes=")) else {
+    use http_range_header::RangeUnsatisfiableError::Unsatisfiable;
+    let Some(parsed) = value.and_then(|v| http_range_header::parse_range_header(v.trim()).ok())
+    else {
         return ByteRange::Whole;
     };
-    let Some((a, b)) = spec.trim().split_once('-').filter(|_| !spec.contains(',')) else {
+    if parsed.len() != 1 {
         return ByteRange::Whole;
-    };
-    let (a, b) = (a.trim(), b.trim());
-    if a.is_empty() {
-        return match b.parse::<u64>() {
-            Ok(0) => ByteRange::Unsatisfiable,
-            Ok(_) if len == 0 => ByteRange::Unsatisfiable,
-            Ok(n) => ByteRange::Part(len.saturating_sub(n), len - 1),
-            Err(_) => ByteRange::Whole,
-        };
     }
-    let Ok(start) = a.parse::<u64>() else {
-        return ByteRange::Whole;
-    };
-    let end = if b.is_empty() {
-        u64::MAX
-    } else {
-        match b.parse::<u64>() {
-            Ok(e) if e >= start => e,
-            _ => return ByteRange::Whole,
-        }
-    };
-    if start >= len {
-        return ByteRange::Unsatisfiable;
+    match parsed.validate(len).as_deref() {
+        Ok([range]) => ByteRange::Part(*range.start(), *range.end()),
+        // Only an empty file validates to no range at all.
+        Ok(_) | Err(Unsatisfiable) => ByteRange::Unsatisfiable,
+        Err(_) => ByteRange::Whole,
     }
-    ByteRange::Part(start, end.min(len - 1))
 }
 
 async fn segment(
@@ -366,6 +351,10 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=5-3"), 10), Whole);
         assert_eq!(parse_range(Some("bytes=0-1,4-5"), 10), Whole);
         assert_eq!(parse_range(Some("items=0-1"), 10), Whole);
+        assert_eq!(parse_range(Some("bytes=-0"), 10), Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=-40"), 10), Part(0, 9));
+        assert_eq!(parse_range(Some("bytes=0-"), 0), Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=-3"), 0), Unsatisfiable);
     }
 
     proptest::proptest! {
