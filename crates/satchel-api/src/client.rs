@@ -1,9 +1,14 @@
-//! A small async client for `/api/v1`.
+//! A small async client for `/api/v1`, used by the command line and (with
+//! its own timeouts) by the laptop client.
 
 use crate::types::*;
+use reqwest::header::{CONTENT_RANGE, ETAG, IF_NONE_MATCH, RANGE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use satchel_offline::{Manifest, OfflineRepositoryList, OfflineRepositoryListing};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::path::Path;
+use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub enum Auth {
@@ -25,6 +30,24 @@ pub enum ApiError {
     },
     #[error("talking to the service: {0}")]
     Transport(#[from] reqwest::Error),
+    /// The service answered something that breaks the offline protocol.
+    #[error("the service sent an invalid answer for {what}: {reason}")]
+    Invalid { what: String, reason: String },
+    /// A manifest the service sent is not a valid offline manifest.
+    #[error(transparent)]
+    Manifest(#[from] satchel_offline::Error),
+}
+
+/// The answer to a conditional manifest request.
+pub enum ManifestFetch {
+    /// 304: the local manifest is current.
+    NotModified,
+    /// A new manifest, its ETag and the size of its body.
+    Changed {
+        manifest: Manifest,
+        etag: Option<String>,
+        body_bytes: u64,
+    },
 }
 
 impl ApiError {
@@ -130,6 +153,13 @@ impl Client {
 
     pub async fn whoami(&self) -> Result<Whoami, ApiError> {
         self.get_json("/api/v1/whoami").await
+    }
+
+    /// `whoami` answered within `limit` or not at all (the laptop's
+    /// reachability check).
+    pub async fn whoami_within(&self, limit: Duration) -> Result<Whoami, ApiError> {
+        let rb = self.request(Method::GET, "/api/v1/whoami").timeout(limit);
+        self.json(rb).await
     }
 
     pub async fn create_token(&self, label: &str) -> Result<Token, ApiError> {
@@ -380,6 +410,113 @@ impl Client {
     /// Its `manifest_url`s are paths on this service; segments are at
     /// `<manifest_url without "/manifest">/segments/<name>`.
     pub async fn offline_repositories(&self) -> Result<OfflineRepositoryList, ApiError> {
-        self.get_json("/api/v1/offline/repositories").await
+        let rb = self.request(Method::GET, "/api/v1/offline/repositories");
+        let bytes = self.send(rb).await?.bytes().await?;
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::Invalid {
+            what: "the offline repository list".into(),
+            reason: e.to_string(),
+        })
     }
+
+    /// The path (under the base URL) of a listing's manifest: its
+    /// `manifest_url` when that is on this service, else the documented one.
+    pub fn manifest_path(&self, listing: &OfflineRepositoryListing) -> String {
+        let url = listing.manifest_url.as_str();
+        if let Some(rest) = url.strip_prefix(self.base())
+            && rest.starts_with('/')
+        {
+            return rest.to_string();
+        }
+        if url.starts_with('/') {
+            return url.to_string();
+        }
+        format!(
+            "/api/v1/offline/repositories/{}/manifest",
+            segment(&listing.mailbox)
+        )
+    }
+
+    /// The path of segment `name`: `<dir of the manifest>/segments/<name>`.
+    pub fn segment_path(&self, listing: &OfflineRepositoryListing, name: &str) -> String {
+        let manifest = self.manifest_path(listing);
+        let dir = manifest.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        format!("{dir}/segments/{name}")
+    }
+
+    /// Conditional GET of a listing's manifest: with `etag`, an unchanged
+    /// manifest is a 304 with no body. A manifest of another mailbox than
+    /// the listing's is an [`ApiError::Invalid`].
+    pub async fn offline_manifest(
+        &self,
+        listing: &OfflineRepositoryListing,
+        etag: Option<&str>,
+    ) -> Result<ManifestFetch, ApiError> {
+        let mut rb = self.request(Method::GET, &self.manifest_path(listing));
+        if let Some(tag) = etag {
+            rb = rb.header(IF_NONE_MATCH, tag);
+        }
+        let resp = self.send(rb).await?;
+        if resp.status() == StatusCode::NOT_MODIFIED {
+            return Ok(ManifestFetch::NotModified);
+        }
+        let etag = resp
+            .headers()
+            .get(ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let bytes = resp.bytes().await?;
+        let manifest = Manifest::from_json(&bytes, Path::new("(service manifest)"))?;
+        if manifest.mailbox != listing.mailbox {
+            return Err(ApiError::Invalid {
+                what: format!("the manifest of {}", listing.mailbox),
+                reason: format!("it is the manifest of {}", manifest.mailbox),
+            });
+        }
+        Ok(ManifestFetch::Changed {
+            manifest,
+            etag,
+            body_bytes: bytes.len() as u64,
+        })
+    }
+
+    /// Starts downloading segment `name` of a listing from byte `from` (a
+    /// resumed download asks for the rest with a Range header). Returns the
+    /// response, whose body the caller streams, and the offset that body
+    /// starts at: 0 if the service ignored the range and sends the whole file.
+    pub async fn offline_segment(
+        &self,
+        listing: &OfflineRepositoryListing,
+        name: &str,
+        from: u64,
+    ) -> Result<(Response, u64), ApiError> {
+        let mut rb = self.request(Method::GET, &self.segment_path(listing, name));
+        if from > 0 {
+            rb = rb.header(RANGE, format!("bytes={from}-"));
+        }
+        let resp = self.send(rb).await?;
+        if resp.status() != StatusCode::PARTIAL_CONTENT {
+            return Ok((resp, 0));
+        }
+        match content_range_start(&resp) {
+            Some(start) if start == from => Ok((resp, from)),
+            _ => Err(ApiError::Invalid {
+                what: format!("segment {name}"),
+                reason: format!("206 without a Content-Range starting at {from}"),
+            }),
+        }
+    }
+}
+
+/// The first byte of a 206 answer's `Content-Range: bytes FIRST-LAST/LEN`.
+fn content_range_start(resp: &Response) -> Option<u64> {
+    resp.headers()
+        .get(CONTENT_RANGE)?
+        .to_str()
+        .ok()?
+        .strip_prefix("bytes ")?
+        .split('-')
+        .next()?
+        .trim()
+        .parse()
+        .ok()
 }

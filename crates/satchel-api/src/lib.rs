@@ -8,5 +8,5 @@ pub mod client;
 pub mod types;
 
 pub use archive::*;
-pub use client::{ApiError, Auth, Client};
+pub use client::{ApiError, Auth, Client, ManifestFetch};
 pub use types::*;
