@@ -80,9 +80,27 @@ pub fn segment(s: &str) -> String {
     out
 }
 
+/// A `reqwest` builder for a client of the service at `base`.
+///
+/// For a plain `http://` service the TLS configuration gets no root
+/// certificates: loading and parsing the system's roots was most of a
+/// one-request command's start-up (`satchel search`), and plain HTTP never
+/// uses them. An `https://` service gets the platform's roots.
+pub fn http_builder(base: &str) -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder();
+    let plain = base
+        .get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"));
+    if plain {
+        builder.tls_certs_only(std::iter::empty())
+    } else {
+        builder
+    }
+}
+
 impl Client {
     pub fn new(base: &str, auth: Auth) -> Result<Self, ApiError> {
-        let http = reqwest::Client::builder()
+        let http = http_builder(base)
             .user_agent(concat!("satchel/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Client {

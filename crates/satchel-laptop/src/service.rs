@@ -50,7 +50,7 @@ impl Service {
     }
 
     fn connect(server: &str, auth: Auth) -> Result<Service> {
-        let http = reqwest::Client::builder()
+        let http = satchel_api::client::http_builder(server)
             .user_agent(concat!("satchel-laptop/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(READ_TIMEOUT)
