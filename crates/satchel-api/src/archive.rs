@@ -112,7 +112,7 @@ pub struct ArchiveScheduleView {
     /// Cron (minute hour day month weekday, local time); None = off.
     pub cron: Option<String>,
     pub policy: Option<ArchivePolicy>,
-    /// RFC 3339, local time.
+    /// RFC 3339 UTC (`Z`, whole seconds).
     pub next_run: Option<String>,
 }
 

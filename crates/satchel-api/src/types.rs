@@ -266,9 +266,10 @@ pub struct SetOfflineDefaults {
 /// The update schedule.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OfflineSchedule {
-    /// As the administrator gave it (5-field cron, or 6/7 fields with seconds).
+    /// As the administrator gave it (5-field cron, or 6/7 fields with seconds),
+    /// in the service's local time.
     pub cron: String,
-    /// The next run, RFC 3339 in the service's local time.
+    /// The next run, RFC 3339 UTC (`Z`, whole seconds).
     pub next_run: Option<String>,
 }
 
@@ -305,7 +306,7 @@ pub struct OfflineMailboxStatus {
     /// RFC 3339 (UTC) end of the last completed update.
     pub last_update: Option<String>,
     pub last_duration_ms: Option<u64>,
-    /// RFC 3339 (local time) of the next scheduled update; null if disabled.
+    /// RFC 3339 UTC of the next scheduled update; null if disabled.
     pub next_run: Option<String>,
 }
 
@@ -360,7 +361,7 @@ pub struct JobView {
     pub id: i64,
     pub kind: String,
     pub mailbox: Option<String>,
-    /// RFC 3339 UTC.
+    /// RFC 3339 UTC (`Z`, whole seconds), like every time the API gives.
     pub started: String,
     pub finished: Option<String>,
     /// "running", "ok", "failed" or "interrupted".

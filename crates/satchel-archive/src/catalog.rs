@@ -16,7 +16,10 @@ use std::path::{Path, PathBuf};
 mod imap;
 mod offline;
 pub use imap::ArchiveSchedule;
-pub use offline::{Job, OfflineCandidate, OfflineCommit, OfflineRow, OfflineState};
+pub use offline::{OfflineCandidate, OfflineCommit, OfflineRow, OfflineState};
+/// The SQLite binding the catalog is made with, for the crates that keep
+/// their own tables in the catalog's file (same version, one copy).
+pub use rusqlite;
 
 const SCHEMA_VERSION: i64 = 4;
 

@@ -7,6 +7,7 @@ pub mod console;
 pub mod error;
 pub mod http;
 pub mod imap;
+pub mod jobs;
 pub mod offline;
 pub mod service;
 pub mod signin;
@@ -53,8 +54,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         "satchel: serving {} on http://{local}",
         config.data.display()
     );
-    let scheduler = tokio::spawn(offline::schedule::run(service.clone()));
-    let archive_scheduler = tokio::spawn(imap::schedule::run(service.clone()));
+    let scheduler = tokio::spawn(jobs::schedule::run(service.clone()));
     let committer = tokio::spawn(commit_index_every_second(service.clone()));
     // The client address (ConnectInfo) is what sign-in throttling counts by.
     let app = http::router(service.clone(), config.max_request_bytes)
@@ -66,7 +66,6 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await;
     scheduler.abort();
-    archive_scheduler.abort();
     committer.abort();
     // What was imported but not yet committed to the index would be re-indexed at
     // the next start anyway; committing now just saves that work.

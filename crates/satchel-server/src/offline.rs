@@ -6,10 +6,10 @@
 //! Each mailbox's offline repository lives in
 //! `<data>/offline/<mailbox_dir_name of the address>/` (docs/offline-service.md).
 
-pub mod schedule;
 pub mod update;
 
 use crate::error::ServiceError;
+use crate::jobs::{self, schedule};
 use crate::service::{Caller, Service};
 use satchel_api::{self as api, Limit};
 use satchel_archive::catalog::{Catalog, OfflineRow};
@@ -17,9 +17,7 @@ use satchel_offline::{Manifest, OfflineRepositoryList, OfflineRepositoryListing,
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::Notify;
 use update::{Plan, offline_error};
 
 type Result<T, E = ServiceError> = std::result::Result<T, E>;
@@ -29,19 +27,19 @@ const KEY_MAX: &str = "offline.max_bytes";
 const KEY_SCHEDULE: &str = "offline.schedule";
 /// Stored per-mailbox value meaning "no limit" (NULL means "the default").
 const UNLIMITED: i64 = -1;
+/// The update schedule until an administrator changes it: daily at 06:00
+/// local time.
+pub const DEFAULT_SCHEDULE: &str = "0 6 * * *";
 
-/// The service's offline machinery: where repositories live and how the
-/// scheduler learns that the schedule changed.
+/// The service's offline machinery: where repositories live.
 pub struct OfflineRuntime {
     root: PathBuf,
-    schedule_changed: Arc<Notify>,
 }
 
 impl OfflineRuntime {
     pub fn new(data: &Path) -> Self {
         OfflineRuntime {
             root: data.join("offline"),
-            schedule_changed: Arc::new(Notify::new()),
         }
     }
 }
@@ -73,11 +71,6 @@ fn legacy_dirname(address: &str) -> String {
         }
     }
     out
-}
-
-fn rfc3339(ts: i64) -> Option<String> {
-    chrono::DateTime::from_timestamp(ts, 0)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 /// A limit as stored for a mailbox (None = use the default).
@@ -157,11 +150,6 @@ impl Service {
         dir
     }
 
-    /// Woken when the schedule changes, so the scheduler re-reads it.
-    pub fn schedule_changed(&self) -> Arc<Notify> {
-        self.offline.schedule_changed.clone()
-    }
-
     // ---- defaults and schedule ----
 
     fn defaults_of(cat: &Catalog) -> Result<api::OfflineDefaults> {
@@ -207,21 +195,17 @@ impl Service {
     fn schedule_expr(cat: &Catalog) -> Result<String> {
         Ok(cat
             .setting(KEY_SCHEDULE)?
-            .unwrap_or_else(|| schedule::DEFAULT_SCHEDULE.to_string()))
+            .unwrap_or_else(|| DEFAULT_SCHEDULE.to_string()))
     }
 
-    /// The current schedule, parsed.
-    pub fn offline_schedule_parsed(&self) -> Result<cron::Schedule> {
-        let expr = Self::schedule_expr(&*self.archive.catalog()?)?;
-        schedule::parse(&expr).map_err(ServiceError::Internal)
+    /// The offline update schedule as stored (cron), for the scheduler.
+    pub(crate) fn offline_schedule_expr(&self) -> Result<String> {
+        Self::schedule_expr(&*self.archive.catalog()?)
     }
 
     fn schedule_view(cat: &Catalog) -> Result<api::OfflineSchedule> {
         let cron = Self::schedule_expr(cat)?;
-        let next_run = schedule::parse(&cron)
-            .ok()
-            .and_then(|s| schedule::next_run(&s))
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false));
+        let next_run = schedule::next_run(&cron);
         Ok(api::OfflineSchedule { cron, next_run })
     }
 
@@ -240,7 +224,7 @@ impl Service {
         let cron = cron.split_whitespace().collect::<Vec<_>>().join(" ");
         let cat = self.archive.catalog()?;
         cat.set_setting(KEY_SCHEDULE, &cron)?;
-        self.offline.schedule_changed.notify_one();
+        self.jobs.schedules_changed();
         Self::schedule_view(&cat)
     }
 
@@ -336,7 +320,7 @@ impl Service {
             messages: manifest.as_ref().map_or(0, |m| m.totals.messages),
             bytes: manifest.as_ref().map_or(0, |m| m.totals.bytes),
             message_bytes: s.message_bytes,
-            last_update: s.last_update.and_then(rfc3339),
+            last_update: s.last_update.and_then(jobs::unix_time),
             last_duration_ms: s.last_duration_ms.map(|d| d.max(0) as u64),
             next_run,
         })
@@ -427,11 +411,11 @@ impl Service {
         trigger: &str,
     ) -> Result<api::OfflineUpdateResult> {
         let kind = if flush {
-            "offline-flush"
+            jobs::OFFLINE_FLUSH
         } else {
-            "offline-update"
+            jobs::OFFLINE_UPDATE
         };
-        let job = self.archive.catalog()?.start_job(kind, Some(mailbox))?;
+        let job = jobs::start(self.archive.catalog()?.conn(), kind, Some(mailbox))?;
         let result = self.run_update(mailbox, flush).map(|mut r| {
             r.job = job;
             r
@@ -441,7 +425,7 @@ impl Service {
             Err(e) => ("failed", serde_json::json!({ "error": e.to_string() })),
         };
         detail["trigger"] = serde_json::Value::from(trigger);
-        if let Err(e) = self.archive.catalog()?.finish_job(job, outcome, &detail) {
+        if let Err(e) = jobs::finish(self.archive.catalog()?.conn(), job, outcome, &detail) {
             tracing::error!(job, error = %e, "cannot record the end of a job");
         }
         result
@@ -556,33 +540,6 @@ impl Service {
             .collect();
         let cat = self.archive.catalog()?;
         update::plan_full(&cat, &row.mailbox, eff, now, &live)
-    }
-
-    // ---- jobs ----
-
-    pub fn jobs(
-        &self,
-        caller: &Caller,
-        limit: usize,
-        mailbox: Option<&str>,
-    ) -> Result<Vec<api::JobView>> {
-        caller.require_admin()?;
-        let jobs = self
-            .archive
-            .catalog()?
-            .jobs(limit.clamp(1, 1000), mailbox)?;
-        Ok(jobs
-            .into_iter()
-            .map(|j| api::JobView {
-                id: j.id,
-                kind: j.kind,
-                mailbox: j.mailbox,
-                started: rfc3339(j.started).unwrap_or_default(),
-                finished: j.finished.and_then(rfc3339),
-                outcome: j.outcome,
-                detail: j.detail,
-            })
-            .collect())
     }
 
     // ---- what readers fetch ----

@@ -13,6 +13,8 @@ pub struct Service {
     pub(crate) archive: Archive,
     pub(crate) verified: VerifiedCache,
     pub(crate) offline: crate::offline::OfflineRuntime,
+    /// The scheduler's wake-up and the archive runs in progress.
+    pub(crate) jobs: crate::jobs::JobRuntime,
     /// Failed password sign-ins per client address and user (429 past the limit).
     pub(crate) throttle: crate::throttle::Throttle,
     /// How many password hashes may run at once.
@@ -104,7 +106,7 @@ impl Service {
                 "sealed IMAP passwords stored in clear by an older version"
             );
         }
-        let interrupted = archive.catalog()?.mark_interrupted_jobs()?;
+        let interrupted = crate::jobs::mark_interrupted(archive.catalog()?.conn())?;
         if interrupted > 0 {
             tracing::warn!(interrupted, "jobs cut short by the previous stop");
         }
@@ -112,6 +114,7 @@ impl Service {
             archive,
             verified: VerifiedCache::default(),
             offline: crate::offline::OfflineRuntime::new(data),
+            jobs: Default::default(),
             throttle: Default::default(),
             hashing: crate::signin::HashSlots::new(crate::signin::default_hash_slots()),
         };

@@ -293,6 +293,79 @@ fn schedule_runs_archives_and_can_be_turned_off() {
     let _: HashMap<(), ()> = HashMap::new();
 }
 
+/// One scheduler knows every schedule: an archive schedule set through the
+/// API while the service runs fires without a restart. Every endpoint gives
+/// job and schedule times in one format (RFC 3339 UTC, `Z`, whole seconds),
+/// so the same job row reads the same on `/jobs` and on `/archive-runs`.
+#[test]
+fn a_schedule_set_while_serving_fires_and_job_times_have_one_format() {
+    let dc = Dovecot::start(&[("erin", IMAP_PW)]);
+    let server = Server::start();
+    let mb = "erin@example.com";
+    add_imap_mailbox(&server, &dc, mb, "erin", IMAP_PW);
+    let mut imap = dc.login("erin", IMAP_PW);
+    for raw in &pick_messages(310, 3, 0) {
+        imap.append("INBOX", &[], OLD_DATE, raw);
+    }
+    // Every second (6-field cron with seconds), set while the service runs.
+    let on = json(&server.admin_ok(&["archive", "schedule", mb, "* * * * * *", "--json"]));
+    assert_one_format(&on["next_run"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let run = loop {
+        let runs = json(&server.admin_ok(&["archive", "runs", mb, "--json"]));
+        let done = runs.as_array().and_then(|r| {
+            r.iter()
+                .find(|j| j["outcome"] == "ok" && j["detail"]["archived"] == 3)
+                .cloned()
+        });
+        if let Some(run) = done {
+            break run;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no scheduled run: {runs}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    };
+    server.admin_ok(&["archive", "schedule", mb, "off"]);
+
+    // An offline update of the same mailbox, in the same jobs log.
+    server.admin_ok(&["offline", "enable", mb]);
+    server.admin_ok(&["offline", "sync-now", mb]);
+    let jobs = json(&server.admin_ok(&["jobs", "--json"]));
+    let jobs = jobs.as_array().expect("jobs");
+    assert!(
+        jobs.iter().any(|j| j["kind"] == "offline-update"),
+        "{jobs:?}"
+    );
+    for j in jobs {
+        assert_one_format(&j["started"]);
+        assert_one_format(&j["finished"]);
+    }
+    let same = jobs
+        .iter()
+        .find(|j| j["id"] == run["id"])
+        .expect("the archive run is in the jobs log");
+    assert_eq!(
+        (&same["started"], &same["finished"]),
+        (&run["started"], &run["finished"]),
+        "one job row, one answer on both endpoints"
+    );
+    let st = json(&server.admin_ok(&["offline", "status", mb, "--json"]));
+    assert_one_format(&st["schedule"]["next_run"]);
+    assert_one_format(&st["mailboxes"][0]["next_run"]);
+    assert_one_format(&st["mailboxes"][0]["last_update"]);
+}
+
+fn assert_one_format(t: &serde_json::Value) {
+    let t = t.as_str().unwrap_or_else(|| panic!("a time, not {t}"));
+    let parsed = chrono::DateTime::parse_from_rfc3339(t);
+    assert!(
+        parsed.is_ok() && t.len() == "2026-05-01T06:00:03Z".len() && t.ends_with('Z'),
+        "{t} is not RFC 3339 UTC with Z and whole seconds"
+    );
+}
+
 #[test]
 fn every_message_the_server_holds_is_archived_header_or_not() {
     let dc = Dovecot::start(&[("erin", IMAP_PW)]);

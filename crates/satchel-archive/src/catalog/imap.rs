@@ -10,7 +10,7 @@
 //!
 //! Archive runs are recorded in the `jobs` table (kind `archive`).
 
-use super::{Catalog, Job, now};
+use super::{Catalog, now};
 use crate::error::Result;
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -167,43 +167,6 @@ impl Catalog {
                 .execute("DELETE FROM archive_schedules WHERE mailbox = ?1", [mailbox])?,
         };
         Ok(())
-    }
-
-    // ---- run records (jobs of kind "archive") ----
-
-    /// Replaces a running job's detail (progress) without finishing it.
-    pub fn set_job_detail(&self, id: i64, detail: &serde_json::Value) -> Result<()> {
-        self.conn.execute(
-            "UPDATE jobs SET detail = ?2 WHERE id = ?1",
-            params![id, detail.to_string()],
-        )?;
-        Ok(())
-    }
-
-    /// The most recent jobs of one kind first, optionally of one mailbox.
-    pub fn jobs_of_kind(
-        &self,
-        kind: &str,
-        limit: usize,
-        mailbox: Option<&str>,
-    ) -> Result<Vec<Job>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, kind, mailbox, started, finished, outcome, detail FROM jobs
-             WHERE kind = ?1 AND (?3 IS NULL OR mailbox = ?3) ORDER BY id DESC LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![kind, limit as i64, mailbox], |r| {
-            let detail: String = r.get(6)?;
-            Ok(Job {
-                id: r.get(0)?,
-                kind: r.get(1)?,
-                mailbox: r.get(2)?,
-                started: r.get(3)?,
-                finished: r.get(4)?,
-                outcome: r.get(5)?,
-                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 

@@ -5,7 +5,7 @@
 //! module only stores and queries. A message's offline "time" is its Date
 //! header, or the time it entered the mailbox when it has none.
 
-use super::{Catalog, now};
+use super::Catalog;
 use crate::error::Result;
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -106,17 +106,6 @@ pub struct OfflineCandidate {
     pub size: u64,
     /// Date header (Unix seconds), else the time it entered the mailbox.
     pub time: i64,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Job {
-    pub id: i64,
-    pub kind: String,
-    pub mailbox: Option<String>,
-    pub started: i64,
-    pub finished: Option<i64>,
-    pub outcome: String,
-    pub detail: serde_json::Value,
 }
 
 fn offline_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OfflineRow> {
@@ -393,53 +382,6 @@ impl Catalog {
             .query_row([address], super::repository_row)
             .optional()?
             .ok_or_else(|| crate::ArchiveError::NoMailbox(address.into()))
-    }
-
-    // ---- jobs ----
-
-    pub fn start_job(&self, kind: &str, mailbox: Option<&str>) -> Result<i64> {
-        self.conn.execute(
-            "INSERT INTO jobs(kind, mailbox, started, outcome) VALUES (?1, ?2, ?3, 'running')",
-            params![kind, mailbox, now()],
-        )?;
-        Ok(self.conn.last_insert_rowid())
-    }
-
-    pub fn finish_job(&self, id: i64, outcome: &str, detail: &serde_json::Value) -> Result<()> {
-        self.conn.execute(
-            "UPDATE jobs SET finished = ?2, outcome = ?3, detail = ?4 WHERE id = ?1",
-            params![id, now(), outcome, detail.to_string()],
-        )?;
-        Ok(())
-    }
-
-    /// Jobs still 'running' when the service starts were cut short.
-    pub fn mark_interrupted_jobs(&self) -> Result<usize> {
-        Ok(self.conn.execute(
-            "UPDATE jobs SET outcome = 'interrupted', finished = ?1 WHERE outcome = 'running'",
-            [now()],
-        )?)
-    }
-
-    /// The most recent jobs first.
-    pub fn jobs(&self, limit: usize, mailbox: Option<&str>) -> Result<Vec<Job>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, kind, mailbox, started, finished, outcome, detail FROM jobs
-             WHERE ?2 IS NULL OR mailbox = ?2 ORDER BY id DESC LIMIT ?1",
-        )?;
-        let rows = stmt.query_map(params![limit as i64, mailbox], |r| {
-            let detail: String = r.get(6)?;
-            Ok(Job {
-                id: r.get(0)?,
-                kind: r.get(1)?,
-                mailbox: r.get(2)?,
-                started: r.get(3)?,
-                finished: r.get(4)?,
-                outcome: r.get(5)?,
-                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 

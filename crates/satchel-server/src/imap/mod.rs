@@ -4,33 +4,47 @@
 //! run itself — IMAP, archive, stubs — is `satchel_mailbox::run`.
 
 pub mod http;
-pub mod schedule;
 
 use crate::error::ServiceError;
+use crate::jobs::{self, schedule};
 use crate::service::{Caller, Result, Service};
 use satchel_api as api;
 use satchel_mailbox::RunError;
-use std::collections::HashSet;
-use std::sync::{Arc, LazyLock, Mutex};
-use tokio::sync::Notify;
+use std::sync::Arc;
 
-pub const JOB_KIND: &str = "archive";
+pub const JOB_KIND: &str = jobs::ARCHIVE;
 
-/// Mailboxes with a run in progress (keyed by data folder and address).
-static RUNNING: LazyLock<Mutex<HashSet<(std::path::PathBuf, String)>>> =
-    LazyLock::new(|| Mutex::new(HashSet::new()));
+/// A mailbox's place in the service's set of running archive runs, freed
+/// when the run ends, however it ends.
+struct RunSlot {
+    service: Arc<Service>,
+    address: String,
+}
 
-/// Wakes the archive scheduler when a schedule changes.
-pub(crate) static SCHEDULES_CHANGED: LazyLock<Arc<Notify>> =
-    LazyLock::new(|| Arc::new(Notify::new()));
-
-/// Frees a mailbox's run slot when the run ends, however it ends.
-struct RunSlot(std::path::PathBuf, String);
+impl RunSlot {
+    /// Takes the mailbox's slot, or refuses: one run at a time per mailbox.
+    fn take(service: &Arc<Service>, address: &str) -> Result<RunSlot> {
+        let mut running = service
+            .jobs
+            .archive_running
+            .lock()
+            .map_err(|_| ServiceError::Internal("run registry poisoned".into()))?;
+        if !running.insert(address.to_string()) {
+            return Err(ServiceError::Conflict(format!(
+                "an archive run of {address} is already in progress"
+            )));
+        }
+        Ok(RunSlot {
+            service: service.clone(),
+            address: address.to_string(),
+        })
+    }
+}
 
 impl Drop for RunSlot {
     fn drop(&mut self) {
-        if let Ok(mut r) = RUNNING.lock() {
-            r.remove(&(self.0.clone(), self.1.clone()));
+        if let Ok(mut r) = self.service.jobs.archive_running.lock() {
+            r.remove(&self.address);
         }
     }
 }
@@ -43,10 +57,6 @@ pub fn run_error(e: RunError) -> ServiceError {
     }
 }
 
-fn rfc3339(t: i64) -> Option<String> {
-    chrono::DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339())
-}
-
 /// Runs an archive run of `address` to its end and records it. `trigger` is
 /// "request" or "schedule". The run continues even if the requester goes away.
 pub async fn start_run(
@@ -56,26 +66,18 @@ pub async fn start_run(
     trigger: &'static str,
 ) -> Result<api::ArchiveRunSummary> {
     satchel_mailbox::run::validate(&policy).map_err(run_error)?;
-    let slot = {
-        let key = (service.archive().root().to_path_buf(), address.clone());
-        let mut running = RUNNING
-            .lock()
-            .map_err(|_| ServiceError::Internal("run registry poisoned".into()))?;
-        if !running.insert(key.clone()) {
-            return Err(ServiceError::Conflict(format!(
-                "an archive run of {address} is already in progress"
-            )));
-        }
-        RunSlot(key.0, key.1)
-    };
+    let slot = RunSlot::take(&service, &address)?;
     let svc = service.clone();
     let addr = address.clone();
     let job = tokio::task::spawn_blocking(move || -> Result<i64> {
         // Settings are checked before a record is made: a mailbox without IMAP
         // is a 400, not a failed run.
         satchel_mailbox::Account::of_mailbox(svc.archive(), &addr).map_err(run_error)?;
-        let cat = svc.archive().catalog()?;
-        cat.start_job(JOB_KIND, Some(&addr)).map_err(Into::into)
+        Ok(jobs::start(
+            svc.archive().catalog()?.conn(),
+            JOB_KIND,
+            Some(&addr),
+        )?)
     })
     .await??;
     tracing::info!(%address, job, trigger, "archive run started");
@@ -89,7 +91,7 @@ pub async fn start_run(
                 if let Ok(v) = serde_json::to_value(s) {
                     tokio::task::block_in_place(|| {
                         if let Ok(cat) = archive.catalog() {
-                            let _ = cat.set_job_detail(job, &v);
+                            let _ = jobs::set_detail(cat.conn(), job, &v);
                         }
                     });
                 }
@@ -102,7 +104,7 @@ pub async fn start_run(
         };
         let detail = serde_json::to_value(&summary).unwrap_or_default();
         let recorded = tokio::task::block_in_place(|| -> Result<()> {
-            archive.catalog()?.finish_job(job, outcome, &detail)?;
+            jobs::finish(archive.catalog()?.conn(), job, outcome, &detail)?;
             Ok(())
         });
         if let Err(e) = recorded {
@@ -149,17 +151,24 @@ impl Service {
         if let Some(mb) = mailbox {
             cat.mailbox(mb)?;
         }
-        Ok(cat
-            .jobs_of_kind(JOB_KIND, limit.clamp(1, 1000), mailbox)?
+        let runs = jobs::list(cat.conn(), Some(JOB_KIND), mailbox, jobs::clamp(limit))?;
+        Ok(runs.into_iter().map(jobs::Job::view).collect())
+    }
+
+    /// Every mailbox's archive schedule (cron, mailbox, policy), for the
+    /// scheduler. A policy that no longer reads is logged and left out.
+    pub(crate) fn archive_schedule_list(
+        &self,
+    ) -> Result<Vec<(String, String, api::ArchivePolicy)>> {
+        let list = self.archive().catalog()?.archive_schedules()?;
+        Ok(list
             .into_iter()
-            .map(|j| api::JobView {
-                id: j.id,
-                kind: j.kind,
-                mailbox: j.mailbox,
-                started: rfc3339(j.started).unwrap_or_default(),
-                finished: j.finished.and_then(rfc3339),
-                outcome: j.outcome,
-                detail: j.detail,
+            .filter_map(|s| match serde_json::from_value(s.policy) {
+                Ok(policy) => Some((s.cron, s.mailbox, policy)),
+                Err(e) => {
+                    tracing::warn!(mailbox = %s.mailbox, error = %e, "archive schedule left out: unreadable policy");
+                    None
+                }
             })
             .collect())
     }
@@ -188,13 +197,13 @@ impl Service {
         if cron.eq_ignore_ascii_case("off") || cron.is_empty() {
             cat.set_archive_schedule(address, None)?;
         } else {
-            crate::offline::schedule::parse(cron).map_err(ServiceError::BadRequest)?;
+            schedule::parse(cron).map_err(ServiceError::BadRequest)?;
             satchel_mailbox::run::validate(&body.policy).map_err(run_error)?;
             let policy = serde_json::to_value(&body.policy)
                 .map_err(|e| ServiceError::Internal(e.to_string()))?;
             cat.set_archive_schedule(address, Some((cron, &policy)))?;
         }
-        SCHEDULES_CHANGED.notify_one();
+        self.jobs.schedules_changed();
         Ok(schedule_view(address, cat.archive_schedule(address)?))
     }
 }
@@ -209,10 +218,7 @@ fn schedule_view(
             ..Default::default()
         },
         Some(s) => {
-            let next_run = crate::offline::schedule::parse(&s.cron)
-                .ok()
-                .and_then(|c| crate::offline::schedule::next_run(&c))
-                .map(|t| t.to_rfc3339());
+            let next_run = schedule::next_run(&s.cron);
             api::ArchiveScheduleView {
                 mailbox: s.mailbox,
                 cron: Some(s.cron),
