@@ -485,7 +485,7 @@ async fn status_page(State(agent): State<Arc<Agent>>) -> Response {
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&m.mailbox),
             m.messages,
-            human_bytes(m.bytes),
+            indicatif::DecimalBytes(m.bytes),
             m.generation,
             escape(if m.complete {
                 &m.updated
@@ -496,22 +496,6 @@ async fn status_page(State(agent): State<Arc<Agent>>) -> Response {
     }
     body.push_str("</table></main>");
     with_safety_headers(Html(page("Satchel laptop", &body)).into_response())
-}
-
-/// `12.3 MB`-style sizes.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1000.0 && unit < UNITS.len() - 1 {
-        v /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
 }
 
 /// The client of a connection: the uid owning its socket (Linux), looked

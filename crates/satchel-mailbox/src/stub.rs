@@ -145,19 +145,9 @@ fn crlf(bytes: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// A size as docs/stub-format.md shows it: decimal units (`12.30 kB`).
 fn human_size(n: u64) -> String {
-    const UNITS: [&str; 4] = ["bytes", "KB", "MB", "GB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} bytes")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    indicatif::DecimalBytes(n).to_string()
 }
 
 fn wrap(text: &str, indent: &str, out: &mut String) {

@@ -13,19 +13,9 @@ pub fn date(ts: Option<i64>) -> String {
         .unwrap_or_else(|| "(no date)".into())
 }
 
+/// A size for people: decimal units (`12.30 MB`), the same in every command.
 pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1000.0 && unit < UNITS.len() - 1 {
-        v /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
+    indicatif::DecimalBytes(n).to_string()
 }
 
 /// Search hits as `satchel search` and `satchel laptop search` both print them.

@@ -325,6 +325,13 @@ fn console_in_chromium() {
     assert!(!b.exists("#mailbody img[src=\"x\"]"));
     assert!(!b.exists("#mailbody a[href^=\"javascript\"]"));
     assert!(b.text("#attachments").contains("notes.txt"));
+    // Sizes are indicatif's HumanBytes (binary units, two decimals).
+    let size = indicatif::HumanBytes(first[3].len() as u64).to_string();
+    assert!(
+        b.text("#headers").contains(&size),
+        "size {size}: {}",
+        b.text("#headers")
+    );
     b.screenshot("08-message");
 
     let raw = c
@@ -360,6 +367,12 @@ fn console_in_chromium() {
     // ---- sign out; a user who is not an administrator ----
     b.click("#signout");
     assert!(b.url().ends_with("/console/login"), "{}", b.url());
+    // The removal cookie names the same path: the browser no longer has it.
+    assert_eq!(
+        b.cookie("satchel_session"),
+        None,
+        "sign-out drops the cookie"
+    );
     let r = c
         .get(format!("{}/console/status", server.url))
         .header("Cookie", &admin_cookie)

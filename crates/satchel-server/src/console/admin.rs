@@ -1,7 +1,7 @@
 //! Administrator pages: Mailbox Manager, a mailbox's Properties (repository,
 //! grants, offline synchronization, flush) and Status (offline archive).
 
-use super::page::{self, Flash, Nav, bytes, csrf_field, enc, escape, frame};
+use super::page::{self, Flash, Nav, csrf_field, escape, frame};
 use super::{AdminSession, Console, PageResult, Session};
 use crate::error::ServiceError;
 use crate::http::blocking;
@@ -9,7 +9,10 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use indicatif::HumanBytes;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use satchel_api as api;
+use satchel_api::client::segment;
 use std::collections::HashMap;
 
 type Fields = HashMap<String, String>;
@@ -30,7 +33,11 @@ fn flash_of(q: &Fields) -> Option<Flash> {
 
 /// After a change: back to `url`, saying what happened (post/redirect/get).
 fn done(url: &str, notice: &str) -> Response {
-    Redirect::to(&format!("{url}?notice={}", enc(notice))).into_response()
+    Redirect::to(&format!(
+        "{url}?notice={}",
+        utf8_percent_encode(notice, NON_ALPHANUMERIC)
+    ))
+    .into_response()
 }
 
 fn html(status: StatusCode, body: String) -> Response {
@@ -38,13 +45,13 @@ fn html(status: StatusCode, body: String) -> Response {
 }
 
 fn mailbox_url(address: &str) -> String {
-    format!("/console/mailboxes/{}", enc(address))
+    format!("/console/mailboxes/{}", segment(address))
 }
 
 fn limit_text(v: Option<u64>, unit: &str) -> String {
     match v {
         None => "no limit".to_string(),
-        Some(n) if unit == "bytes" => format!("{n} bytes ({})", bytes(n)),
+        Some(n) if unit == "bytes" => format!("{n} bytes ({})", HumanBytes(n)),
         Some(n) => format!("{n} {unit}"),
     }
 }
@@ -90,7 +97,7 @@ async fn render_mailboxes(
             url = mailbox_url(&m.address),
             repo = escape(&m.repo),
             msgs = m.messages,
-            size = bytes(m.bytes),
+            size = HumanBytes(m.bytes),
             state = if on {
                 "<span class=\"on\">on</span>"
             } else {
@@ -275,7 +282,7 @@ async fn render_properties(
             escape(e),
             o.generation,
             o.messages,
-            bytes(o.bytes)
+            HumanBytes(o.bytes)
         ),
         None => "not built yet (the schedule or Synchronize now builds it)".to_string(),
     };
@@ -307,7 +314,7 @@ drops its copy and downloads it again.</p>\
 <p><a href=\"{url}/flush\" id=\"flush-link\">Flush Offline Repository…</a></p></section>",
         addr = escape(&m.address),
         msgs = m.messages,
-        size = bytes(m.bytes),
+        size = HumanBytes(m.bytes),
         imap = match (&m.imap_url, &m.imap_user) {
             (Some(u), Some(n)) => format!("{} as {}", escape(u), escape(n)),
             _ => "<span class=\"muted\">none (import only)</span>".to_string(),
@@ -584,7 +591,7 @@ async fn render_status(
             },
             generation = m.generation,
             epoch = escape(m.epoch.as_deref().unwrap_or("—")),
-            size = bytes(m.bytes),
+            size = HumanBytes(m.bytes),
             messages = m.messages,
             last = page::rfc3339(m.last_update.as_deref()),
             next = page::rfc3339(m.next_run.as_deref()),

@@ -21,6 +21,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router, middleware};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -157,15 +158,21 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The session token from the request's cookies, if it carries one.
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.to_string())
+    CookieJar::from_headers(headers)
+        .get(COOKIE)
+        .map(|c| c.value().to_string())
+}
+
+/// The session cookie: never readable by scripts, never sent by other sites,
+/// valid for the whole service (the console and its message links).
+fn session_cookie(token: String) -> Cookie<'static> {
+    Cookie::build((COOKIE, token))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .path("/")
+        .build()
 }
 
 impl FromRequestParts<Console> for Session {
@@ -323,13 +330,13 @@ async fn login(
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(token.clone(), entry);
-            let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
             let to = if caller.user.admin {
                 "/console/mailboxes"
             } else {
                 "/console/search"
             };
-            ([(header::SET_COOKIE, cookie)], Redirect::to(to)).into_response()
+            let jar = CookieJar::new().add(session_cookie(token));
+            (jar, Redirect::to(to)).into_response()
         }
         Err(e) => {
             let status = match e {
@@ -355,10 +362,11 @@ async fn logout(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&session.token);
-    let cookie = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
-    Ok((
-        [(header::SET_COOKIE, cookie)],
-        Redirect::to("/console/login"),
-    )
-        .into_response())
+    // A removal cookie (empty, expired) with the same name and path, so the
+    // browser drops it. Added, not `remove`d: a jar only sends a removal for
+    // a cookie it was built with from the request.
+    let mut removal = session_cookie(String::new());
+    removal.make_removal();
+    let jar = CookieJar::new().add(removal);
+    Ok((jar, Redirect::to("/console/login")).into_response())
 }

@@ -4,20 +4,6 @@ use super::Session;
 
 pub use satchel_message::escape_html as escape;
 
-/// Percent-encodes a path segment or query value.
-pub fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 /// A whole HTML document.
 pub fn document(title: &str, body: &str) -> String {
     format!(
@@ -91,21 +77,6 @@ pub fn csrf_field(s: &Session) -> String {
         "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
         escape(&s.csrf)
     )
-}
-
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
 }
 
 pub fn unix_time(secs: Option<i64>) -> String {

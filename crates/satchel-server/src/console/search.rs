@@ -2,13 +2,15 @@
 //! sanitized by ammonia (no script, no event handlers, no remote images),
 //! text escaped, attachments and the raw .eml downloadable.
 
-use super::page::{self, Nav, bytes, enc, escape, frame};
+use super::page::{self, Nav, escape, frame};
 use super::{Console, PageResult, Session};
 use crate::error::ServiceError;
 use crate::http::blocking;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
+use indicatif::HumanBytes;
+use satchel_api::client::segment;
 use satchel_message::MessageView;
 use std::collections::HashMap;
 
@@ -80,12 +82,12 @@ placeholder=\"words, from:bob, subject:report, after:2024-01-01\"></label>\
 <td>{mb}</td><td class=\"num\">{size}</td></tr>",
                     date = page::unix_time(h.date),
                     from = escape(&h.from),
-                    mbe = enc(mb),
+                    mbe = segment(mb),
                     id = escape(&h.id),
                     subject = escape(subject),
                     snippet = escape(&h.snippet),
                     mb = escape(mb),
-                    size = bytes(h.size),
+                    size = HumanBytes(h.size),
                 ));
             }
             body.push_str(&format!(
@@ -126,7 +128,7 @@ pub async fn message(
     let size = raw.len() as u64;
     // Parsing is CPU work bounded by the message budget: off the async workers.
     let view = blocking(&st.service, move |_| Ok(MessageView::of(&raw))).await?;
-    let base = format!("/console/messages/{}/{}", enc(&address), escape(&id));
+    let base = format!("/console/messages/{}/{}", segment(&address), escape(&id));
     let subject = view
         .subject
         .clone()
@@ -142,7 +144,7 @@ pub async fn message(
         "<tr><th>Mailbox</th><td>{}</td></tr><tr><th>Size</th><td>{}</td></tr></table>\
 <p class=\"src\"><a href=\"{base}/raw\" id=\"raw\" download=\"{id}.eml\">Original message (.eml)</a></p>",
         escape(&address),
-        bytes(size),
+        HumanBytes(size),
         id = escape(&id),
     ));
     if let Some(note) = &view.note {
@@ -157,7 +159,7 @@ pub async fn message(
         .map(|a| {
             format!(
                 "<li><a href=\"{base}/attachments/{i}\" download=\"{n}\">{n}</a> ({})</li>",
-                bytes(a.size as u64),
+                HumanBytes(a.size as u64),
                 i = a.index,
                 n = escape(&a.name),
             )
@@ -221,7 +223,7 @@ pub async fn attachment(
                 header::CONTENT_DISPOSITION,
                 format!(
                     "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
-                    enc(&name)
+                    segment(&name)
                 ),
             ),
         ],

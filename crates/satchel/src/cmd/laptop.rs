@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use satchel_laptop::agent::{AgentOptions, human_bytes};
+use satchel_laptop::agent::AgentOptions;
 use satchel_laptop::{Home, MailboxSync, MessageLink, Progress, Source};
 
 use crate::output;
@@ -258,8 +258,8 @@ async fn sync(home: &Home, json: bool) -> Result<ExitCode> {
                 m.generation,
                 m.messages,
                 m.segments,
-                human_bytes(m.bytes),
-                human_bytes(m.bytes_downloaded),
+                output::bytes(m.bytes),
+                output::bytes(m.bytes_downloaded),
                 if m.segments_repaired > 0 {
                     format!(", {} damaged segment(s) re-fetched", m.segments_repaired)
                 } else {
@@ -276,7 +276,7 @@ async fn sync(home: &Home, json: bool) -> Result<ExitCode> {
         println!(
             "{} mailbox(es), {} downloaded in {:.1} s",
             report.mailboxes.len(),
-            human_bytes(report.bytes_downloaded),
+            output::bytes(report.bytes_downloaded),
             report.seconds
         );
     }
@@ -363,7 +363,7 @@ async fn status(home: &Home, json: bool) -> Result<ExitCode> {
                 m.generation,
                 m.messages,
                 m.segments,
-                human_bytes(m.bytes)
+                output::bytes(m.bytes)
             );
         } else {
             println!("{}: first sync not completed", m.mailbox);
