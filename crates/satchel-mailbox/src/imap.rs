@@ -77,46 +77,36 @@ pub struct ImapUrl {
 }
 
 impl ImapUrl {
-    pub fn parse(url: &str) -> Result<Self> {
+    /// Parses the URL with the `url` crate; anything but a scheme, a host
+    /// and an optional port (a user, a path, a query) is refused with a
+    /// message that shows the expected form.
+    pub fn parse(text: &str) -> Result<Self> {
         let bad = |why: &str| {
             RunError::Config(format!(
-                "IMAP URL {url:?} {why}: use imap://HOST[:PORT] or imaps://HOST[:PORT]"
+                "IMAP URL {text:?} {why}: use imap://HOST[:PORT] or imaps://HOST[:PORT]"
             ))
         };
-        let (tls, rest) = if let Some(r) = url.strip_prefix("imaps://") {
-            (true, r)
-        } else if let Some(r) = url.strip_prefix("imap://") {
-            (false, r)
-        } else {
-            return Err(bad("has an unknown scheme"));
+        let url = url::Url::parse(text).map_err(|e| bad(&format!("is not a URL ({e})")))?;
+        let tls = match url.scheme() {
+            "imaps" => true,
+            "imap" => false,
+            _ => return Err(bad("has an unknown scheme")),
         };
-        let rest = rest.trim_end_matches('/');
-        if rest.is_empty() || rest.contains(['/', '@', '?', '#']) {
+        let only_host = url.username().is_empty()
+            && url.password().is_none()
+            && matches!(url.path(), "" | "/")
+            && url.query().is_none()
+            && url.fragment().is_none();
+        if !only_host {
             return Err(bad("is not HOST[:PORT]"));
         }
-        let (host, port) = if let Some(h) = rest.strip_prefix('[') {
-            // [IPv6]:port
-            let (h, after) = h.split_once(']').ok_or_else(|| bad("has an unclosed ["))?;
-            let port = match after.strip_prefix(':') {
-                Some(p) => Some(p),
-                None if after.is_empty() => None,
-                None => return Err(bad("is not HOST[:PORT]")),
-            };
-            (h.to_string(), port)
-        } else {
-            match rest.rsplit_once(':') {
-                Some((h, p)) => (h.to_string(), Some(p)),
-                None => (rest.to_string(), None),
-            }
+        let host = match url.host() {
+            // Without the brackets: the connection and Display add them.
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            Some(host) if !host.to_string().is_empty() => host.to_string(),
+            _ => return Err(bad("has no host")),
         };
-        let port = match port {
-            Some(p) => p.parse::<u16>().map_err(|_| bad("has a bad port"))?,
-            None if tls => 993,
-            None => 143,
-        };
-        if host.is_empty() {
-            return Err(bad("has no host"));
-        }
+        let port = url.port().unwrap_or(if tls { 993 } else { 143 });
         Ok(ImapUrl { tls, host, port })
     }
 }
@@ -712,6 +702,17 @@ mod tests {
         assert!(ImapUrl::parse("http://host").is_err());
         assert!(ImapUrl::parse("imap://u@host").is_err());
         assert!(ImapUrl::parse("imap://host:x").is_err());
+        assert!(ImapUrl::parse("imap://host:70000").is_err());
+        assert!(ImapUrl::parse("imap://host/INBOX").is_err());
+        assert!(ImapUrl::parse("imap://host?x=1").is_err());
+        assert!(ImapUrl::parse("imap:host").is_err());
+        assert!(ImapUrl::parse("imap://").is_err());
+        assert!(ImapUrl::parse("mail.example.org").is_err());
+        let e = ImapUrl::parse("imap://my host").unwrap_err().to_string();
+        assert!(e.contains("use imap://HOST[:PORT]"), "{e}");
+        let u = ImapUrl::parse("IMAPS://[2001:db8::1]").unwrap();
+        assert_eq!((u.tls, u.host.as_str(), u.port), (true, "2001:db8::1", 993));
+        assert_eq!(u.to_string(), "imaps://[2001:db8::1]:993");
     }
 
     #[test]
