@@ -1,0 +1,259 @@
+//! The segment writer: messages in, compressed blocks, index and footer out.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use super::{
+    BlockRef, DEFAULT_BLOCK_SIZE, Entry, Loc, MAGIC, MAX_BLOCK_RAW, MAX_HEADER_FIELD,
+    MAX_INDEX_RAW, MessageEntry, SEGMENT_VERSION, SegmentInfo, segment_name_of,
+};
+use crate::error::{Error, Result};
+use crate::{MessageId, fsutil};
+
+/// Builds one segment in memory, compressing each block as soon as it fills.
+///
+/// Only compressed bytes are kept, so memory stays near the compressed size
+/// of the segment plus one block.
+pub struct SegmentWriter {
+    level: i32,
+    block_size: usize,
+    nonce: [u8; 16],
+    compressor: Option<zstd::bulk::Compressor<'static>>,
+    /// Header followed by the compressed blocks written so far.
+    body: Vec<u8>,
+    blocks: Vec<BlockRef>,
+    current: Vec<u8>,
+    /// Whether a message (perhaps an empty one) points at `current`.
+    current_used: bool,
+    /// `None` where a message was tombstoned after being added to this writer.
+    entries: Vec<Option<(Entry, Loc)>>,
+    positions: HashMap<MessageId, usize>,
+    tombstones: Vec<MessageId>,
+    tombstone_set: HashSet<MessageId>,
+    raw_bytes: u64,
+}
+
+impl SegmentWriter {
+    /// A writer compressing at zstd `level` with the default block size.
+    pub fn new(level: i32) -> Self {
+        let mut body = Vec::with_capacity(1 << 16);
+        body.extend_from_slice(MAGIC);
+        body.extend_from_slice(&SEGMENT_VERSION.to_le_bytes());
+        SegmentWriter {
+            level,
+            block_size: DEFAULT_BLOCK_SIZE,
+            nonce: fsutil::random_bytes16(),
+            compressor: None,
+            body,
+            blocks: Vec::new(),
+            current: Vec::new(),
+            current_used: false,
+            entries: Vec::new(),
+            positions: HashMap::new(),
+            tombstones: Vec::new(),
+            tombstone_set: HashSet::new(),
+            raw_bytes: 0,
+        }
+    }
+
+    /// Sets the uncompressed size at which a block is closed (at least 1).
+    pub fn with_block_size(mut self, bytes: usize) -> Self {
+        self.block_size = bytes.max(1);
+        self
+    }
+
+    /// Sets the nonce that makes the segment's bytes unique. Only useful to
+    /// produce byte-identical segments (fixtures, tests); the default is
+    /// random so two segments with equal content still get distinct names.
+    pub fn with_nonce(mut self, nonce: [u8; 16]) -> Self {
+        self.nonce = nonce;
+        self
+    }
+
+    /// Number of messages that will be in the segment.
+    pub fn message_count(&self) -> usize {
+        self.positions.len()
+    }
+
+    /// Number of tombstones that will be in the segment.
+    pub fn tombstone_count(&self) -> usize {
+        self.tombstones.len()
+    }
+
+    /// True if the segment would hold nothing (no message, no tombstone).
+    pub fn is_empty(&self) -> bool {
+        self.positions.is_empty() && self.tombstones.is_empty()
+    }
+
+    /// Adds a message. Returns `Ok(false)` (and ignores it) if a message with
+    /// the same id is already in this writer. Fails if `id` is not the
+    /// SHA-256 of `raw`: an index that lies about ids would make every later
+    /// verification fail, so it is refused at the source.
+    pub fn add(&mut self, m: MessageEntry) -> Result<bool> {
+        let actual = MessageId::of(&m.raw);
+        if actual != m.id {
+            return Err(Error::IdMismatch {
+                given: m.id,
+                actual,
+            });
+        }
+        if self.positions.contains_key(&m.id) {
+            return Ok(false);
+        }
+        let len = u32::try_from(m.raw.len())
+            .ok()
+            .filter(|&l| l <= MAX_BLOCK_RAW)
+            .ok_or_else(|| {
+                Error::TooLarge(format!("message {} has {} bytes", m.id, m.raw.len()))
+            })?;
+        if !self.current.is_empty() && self.current.len() + m.raw.len() > self.block_size {
+            self.flush_block()?;
+        }
+        if self.current.len() + m.raw.len() > MAX_BLOCK_RAW as usize {
+            self.flush_block()?;
+        }
+        let loc = Loc {
+            block: self.blocks.len() as u32,
+            offset: self.current.len() as u32,
+            len,
+        };
+        self.current.extend_from_slice(&m.raw);
+        self.current_used = true;
+        let entry = Entry {
+            id: m.id,
+            date: m.date,
+            from: truncate_utf8(m.from, MAX_HEADER_FIELD),
+            subject: truncate_utf8(m.subject, MAX_HEADER_FIELD),
+            size: u64::from(len),
+        };
+        self.positions.insert(m.id, self.entries.len());
+        self.entries.push(Some((entry, loc)));
+        self.raw_bytes += u64::from(len);
+        if self.current.len() >= self.block_size {
+            self.flush_block()?;
+        }
+        Ok(true)
+    }
+
+    /// Records that message `id` was removed: it hides the message in earlier
+    /// segments. If the message was added to this writer, it is dropped from
+    /// the index (its bytes may stay, unreferenced, in an already closed block).
+    pub fn tombstone(&mut self, id: MessageId) {
+        if let Some(pos) = self.positions.remove(&id)
+            && let Some((entry, _)) = self.entries[pos].take()
+        {
+            self.raw_bytes -= entry.size;
+        }
+        if self.tombstone_set.insert(id) {
+            self.tombstones.push(id);
+        }
+    }
+
+    fn flush_block(&mut self) -> Result<()> {
+        // An empty message still points at the block being filled: that block
+        // must exist even when it holds no byte (found by tests/props.rs).
+        if self.current.is_empty() && !self.current_used {
+            return Ok(());
+        }
+        if self.compressor.is_none() {
+            let mut c = zstd::bulk::Compressor::new(self.level).map_err(Error::Compression)?;
+            c.include_checksum(true).map_err(Error::Compression)?;
+            self.compressor = Some(c);
+        }
+        let Some(compressor) = self.compressor.as_mut() else {
+            unreachable!("compressor created above")
+        };
+        let compressed = compressor
+            .compress(&self.current)
+            .map_err(Error::Compression)?;
+        let compressed_len = u32::try_from(compressed.len())
+            .map_err(|_| Error::TooLarge("compressed block exceeds 4 GiB".into()))?;
+        self.blocks.push(BlockRef {
+            file_offset: self.body.len() as u64,
+            compressed_len,
+            raw_len: self.current.len() as u32,
+        });
+        self.body.extend_from_slice(&compressed);
+        self.current.clear();
+        self.current_used = false;
+        Ok(())
+    }
+
+    /// Closes the last block, writes index and footer, and returns the
+    /// segment's bytes with its [`SegmentInfo`].
+    pub fn finish(mut self) -> Result<(Vec<u8>, SegmentInfo)> {
+        self.flush_block()?;
+        let live: Vec<&(Entry, Loc)> = self.entries.iter().flatten().collect();
+        let mut index = Vec::with_capacity(64 + live.len() * 120 + self.tombstones.len() * 32);
+        index.extend_from_slice(&self.nonce);
+        index.extend_from_slice(&(self.blocks.len() as u32).to_le_bytes());
+        for b in &self.blocks {
+            index.extend_from_slice(&b.file_offset.to_le_bytes());
+            index.extend_from_slice(&b.compressed_len.to_le_bytes());
+            index.extend_from_slice(&b.raw_len.to_le_bytes());
+        }
+        index.extend_from_slice(&(live.len() as u32).to_le_bytes());
+        for (e, loc) in &live {
+            index.extend_from_slice(&e.id.0);
+            index.extend_from_slice(&loc.block.to_le_bytes());
+            index.extend_from_slice(&loc.offset.to_le_bytes());
+            index.extend_from_slice(&loc.len.to_le_bytes());
+            index.extend_from_slice(&e.date.to_le_bytes());
+            for s in [&e.from, &e.subject] {
+                index.extend_from_slice(&(s.len() as u16).to_le_bytes());
+                index.extend_from_slice(s.as_bytes());
+            }
+        }
+        index.extend_from_slice(&(self.tombstones.len() as u32).to_le_bytes());
+        for t in &self.tombstones {
+            index.extend_from_slice(&t.0);
+        }
+        let index_raw_len = u32::try_from(index.len())
+            .ok()
+            .filter(|&l| l <= MAX_INDEX_RAW)
+            .ok_or_else(|| Error::TooLarge("segment index too large; split the segment".into()))?;
+        let mut c = zstd::bulk::Compressor::new(3).map_err(Error::Compression)?;
+        c.include_checksum(true).map_err(Error::Compression)?;
+        let index_z = c.compress(&index).map_err(Error::Compression)?;
+
+        let mut bytes = self.body;
+        let index_offset = bytes.len() as u64;
+        bytes.extend_from_slice(&index_z);
+        bytes.extend_from_slice(&index_offset.to_le_bytes());
+        bytes.extend_from_slice(&(index_z.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&index_raw_len.to_le_bytes());
+        bytes.extend_from_slice(&SEGMENT_VERSION.to_le_bytes());
+        bytes.extend_from_slice(MAGIC);
+
+        let info = SegmentInfo {
+            name: segment_name_of(&bytes),
+            size: bytes.len() as u64,
+            messages: live.len() as u64,
+            tombstones: self.tombstones.len() as u64,
+            raw_bytes: self.raw_bytes,
+        };
+        Ok((bytes, info))
+    }
+
+    /// Finishes the segment and stores it durably as `dir/<name>`: written to
+    /// a temporary file, fsynced, renamed, directory fsynced. A crash leaves at
+    /// most a `.tmp-*` file, which garbage collection removes.
+    pub fn finish_to_dir(self, dir: &Path) -> Result<SegmentInfo> {
+        let (bytes, info) = self.finish()?;
+        let tmp = format!(".tmp-{}", fsutil::unique_suffix());
+        fsutil::write_atomic(dir, &info.name, &tmp, &bytes)?;
+        Ok(info)
+    }
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary.
+fn truncate_utf8(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}
