@@ -85,26 +85,14 @@ pub(crate) fn now_rfc3339() -> String {
     rfc3339(secs)
 }
 
-/// Formats Unix seconds as RFC 3339 UTC (civil-from-days, H. Hinnant). Public
-/// because manifests and the laptop's status both speak this format: one copy.
+/// Formats Unix seconds as RFC 3339 UTC in whole seconds, with chrono (the
+/// format the service's endpoints use too). Public because manifests and the
+/// laptop's status both speak this format: one copy. Seconds chrono cannot
+/// represent (beyond year 262,000) read as the epoch.
 pub fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 #[cfg(test)]
@@ -114,5 +102,7 @@ mod tests {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(super::rfc3339(1_777_615_203), "2026-05-01T06:00:03Z");
+        assert_eq!(super::rfc3339(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(super::rfc3339(i64::MAX), "1970-01-01T00:00:00Z");
     }
 }
