@@ -1,7 +1,8 @@
 //! The web console at `/`: sign-in with the API's users, Mailbox Manager,
 //! Status (offline archive), search and a sanitized message view.
 //!
-//! Plain HTML generated here, one embedded stylesheet, no JavaScript. Every
+//! Plain HTML from maud templates (every spliced value escaped), one embedded
+//! stylesheet, no JavaScript. Every
 //! page calls the same [`Service`] functions as the API and the CLI, so the
 //! console cannot disagree with them. Sessions live in memory (a restart signs
 //! everyone out); each carries a CSRF token that every changing form embeds
@@ -18,15 +19,14 @@ use crate::service::{Caller, Service};
 use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router, middleware};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use maud::{Markup, html};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-pub use page::escape;
 
 const COOKIE: &str = "satchel_session";
 const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
@@ -247,14 +247,14 @@ impl IntoResponse for PageError {
             StatusCode::CONFLICT => "Conflict",
             _ => "Error",
         };
-        let body = format!(
-            "<main><h1>{} {}</h1><div class=\"error\">{}</div>\
-             <p><a href=\"/console/search\">Back to the console</a></p></main>",
-            status.as_u16(),
-            title,
-            escape(&self.0.to_string())
-        );
-        (status, Html(page::document(title, &body))).into_response()
+        let body = html! {
+            main {
+                h1 { (status.as_u16()) " " (title) }
+                div.error { (self.0) }
+                p { a href="/console/search" { "Back to the console" } }
+            }
+        };
+        (status, page::document(title, body)).into_response()
     }
 }
 
@@ -286,24 +286,28 @@ async fn home(State(st): State<Console>, parts: HeaderMap) -> Response {
     }
 }
 
-fn login_form(error: Option<&str>, user: &str) -> String {
-    let error = error
-        .map(|e| format!("<div class=\"error\">{}</div>", escape(e)))
-        .unwrap_or_default();
-    let body = format!(
-        "<main class=\"login\"><section class=\"card\"><h1>Satchel</h1>\
-         <p class=\"muted\">Sign in with your archive user name and password.</p>{error}\
-         <form method=\"post\" action=\"/console/login\">\
-         <label>User name<input type=\"text\" name=\"user\" id=\"user\" value=\"{}\" autocomplete=\"username\" required autofocus></label>\
-         <label>Password<input type=\"password\" name=\"password\" id=\"password\" autocomplete=\"current-password\" required></label>\
-         <button type=\"submit\" id=\"signin\">Sign in</button></form></section></main>",
-        escape(user)
-    );
-    page::document("Sign in", &body)
+fn login_form(error: Option<&str>, user: &str) -> Markup {
+    let body = html! {
+        main.login { section.card {
+            h1 { "Satchel" }
+            p.muted { "Sign in with your archive user name and password." }
+            @if let Some(e) = error { div.error { (e) } }
+            form method="post" action="/console/login" {
+                label { "User name"
+                    input type="text" name="user" #user value=(user) autocomplete="username" required autofocus;
+                }
+                label { "Password"
+                    input type="password" name="password" #password autocomplete="current-password" required;
+                }
+                button type="submit" #signin { "Sign in" }
+            }
+        } }
+    };
+    page::document("Sign in", body)
 }
 
-async fn login_page() -> Html<String> {
-    Html(login_form(None, ""))
+async fn login_page() -> Markup {
+    login_form(None, "")
 }
 
 async fn login(
@@ -343,7 +347,7 @@ async fn login(
                 ServiceError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
                 ref other => other.status(),
             };
-            let mut page = (status, Html(login_form(Some(&e.to_string()), &user))).into_response();
+            let mut page = (status, login_form(Some(&e.to_string()), &user)).into_response();
             if let Some(secs) = e.retry_after() {
                 page.headers_mut().insert(header::RETRY_AFTER, secs.into());
             }

@@ -1,20 +1,26 @@
-//! HTML building blocks: escaping, the page frame, small formatters.
+//! The page frame and small formatters, in maud: every `(value)` spliced into
+//! a template is HTML-escaped, so a page cannot carry a value's markup by
+//! mistake. The only raw HTML is a message body already sanitized by
+//! satchel-message, inserted with `PreEscaped` in `search::message`.
 
 use super::Session;
-
-pub use satchel_message::escape_html as escape;
+use maud::{DOCTYPE, Markup, html};
 
 /// A whole HTML document.
-pub fn document(title: &str, body: &str) -> String {
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"referrer\" content=\"no-referrer\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{} · Satchel</title><link rel=\"stylesheet\" href=\"/console/console.css\"></head>\
-<body>{}</body></html>\n",
-        escape(title),
-        body
-    )
+pub fn document(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="referrer" content="no-referrer";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Satchel" }
+                link rel="stylesheet" href="/console/console.css";
+            }
+            body { (body) }
+        }
+    }
 }
 
 /// Which navigation entry a page belongs to.
@@ -31,52 +37,54 @@ pub enum Flash {
     Error(String),
 }
 
-impl Flash {
-    pub fn html(&self) -> String {
+impl maud::Render for Flash {
+    fn render(&self) -> Markup {
         match self {
-            Flash::Notice(n) => format!("<div class=\"notice\" id=\"notice\">{}</div>", escape(n)),
-            Flash::Error(e) => format!("<div class=\"error\" id=\"error\">{}</div>", escape(e)),
+            Flash::Notice(n) => html! { div.notice #notice { (n) } },
+            Flash::Error(e) => html! { div.error #error { (e) } },
         }
     }
 }
 
 /// A signed-in page: navigation, who is signed in, sign-out, the flash.
-pub fn frame(s: &Session, nav: Nav, title: &str, flash: Option<&Flash>, body: &str) -> String {
-    let link = |n: Nav, href: &str, label: &str| {
-        format!(
-            "<a href=\"{href}\"{}>{label}</a>",
-            if n == nav { " class=\"here\"" } else { "" }
-        )
-    };
-    let mut navs = link(Nav::Search, "/console/search", "Search");
-    if s.admin() {
-        navs.push_str(&link(
-            Nav::Mailboxes,
-            "/console/mailboxes",
-            "Mailbox Manager",
-        ));
-        navs.push_str(&link(Nav::Status, "/console/status", "Status"));
-    }
-    let body = format!(
-        "<header class=\"top\"><span class=\"brand\">Satchel</span><nav>{navs}</nav>\
-<span class=\"who\"><span id=\"whoami\">{}{}</span>\
-<form class=\"inline\" method=\"post\" action=\"/console/logout\">{}\
-<button type=\"submit\" id=\"signout\">Sign out</button></form></span></header>\
-<main><h1>{}</h1>{}{body}</main>",
-        escape(&s.caller.user.name),
-        if s.admin() { " (administrator)" } else { "" },
-        csrf_field(s),
-        escape(title),
-        flash.map(Flash::html).unwrap_or_default(),
-    );
-    document(title, &body)
+pub fn frame(s: &Session, nav: Nav, title: &str, flash: Option<&Flash>, body: Markup) -> Markup {
+    let link = |n: Nav, href: &str, label: &str| html! { a href=(href) class=[(n == nav).then_some("here")] { (label) } };
+    document(
+        title,
+        html! {
+            header.top {
+                span.brand { "Satchel" }
+                nav {
+                    (link(Nav::Search, "/console/search", "Search"))
+                    @if s.admin() {
+                        (link(Nav::Mailboxes, "/console/mailboxes", "Mailbox Manager"))
+                        (link(Nav::Status, "/console/status", "Status"))
+                    }
+                }
+                span.who {
+                    span #whoami {
+                        (s.caller.user.name)
+                        @if s.admin() { " (administrator)" }
+                    }
+                    form.inline method="post" action="/console/logout" {
+                        (csrf_field(s))
+                        button type="submit" #signout { "Sign out" }
+                    }
+                }
+            }
+            main {
+                h1 { (title) }
+                @if let Some(f) = flash { (f) }
+                (body)
+            }
+        },
+    )
 }
 
-pub fn csrf_field(s: &Session) -> String {
-    format!(
-        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-        escape(&s.csrf)
-    )
+/// The hidden field that every changing form carries (checked by
+/// [`Session::check_csrf`]).
+pub fn csrf_field(s: &Session) -> Markup {
+    html! { input type="hidden" name="csrf" value=(s.csrf); }
 }
 
 pub fn unix_time(secs: Option<i64>) -> String {

@@ -2,14 +2,16 @@
 //! sanitized by ammonia (no script, no event handlers, no remote images),
 //! text escaped, attachments and the raw .eml downloadable.
 
-use super::page::{self, Nav, escape, frame};
+use super::page::{self, Flash, Nav, frame};
 use super::{Console, PageResult, Session};
 use crate::error::ServiceError;
 use crate::http::blocking;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use indicatif::HumanBytes;
+use maud::{Markup, PreEscaped, html};
+use satchel_api::SearchResults;
 use satchel_api::client::segment;
 use satchel_message::MessageView;
 use std::collections::HashMap;
@@ -35,77 +37,75 @@ pub async fn search(
         Ok((boxes, results))
     })
     .await?;
-    let options: String = std::iter::once(format!(
-        "<option value=\"\">all my mailboxes ({})</option>",
-        boxes.len()
-    ))
-    .chain(boxes.iter().map(|b| {
-        format!(
-            "<option value=\"{a}\"{sel}>{a}</option>",
-            a = escape(&b.address),
-            sel = if mailbox.as_deref() == Some(b.address.as_str()) {
-                " selected"
-            } else {
-                ""
-            }
-        )
-    }))
-    .collect();
-    let mut body = format!(
-        "<section class=\"card\"><form class=\"row\" method=\"get\" action=\"/console/search\" id=\"search\">\
-<label>Search<input type=\"search\" name=\"q\" id=\"q\" value=\"{}\" size=\"50\" \
-placeholder=\"words, from:bob, subject:report, after:2024-01-01\"></label>\
-<label>Mailbox<select name=\"mailbox\">{options}</select></label>\
-<button type=\"submit\" id=\"go\">Search</button></form></section>",
-        escape(&query)
-    );
-    let flash;
-    match results {
-        None => flash = None,
-        Some(Err(e)) => flash = Some(page::Flash::Error(e.to_string())),
-        Some(Ok(r)) => {
-            flash = None;
-            let mut rows = String::new();
-            for h in &r.hits {
-                // A hit names only mailboxes the caller may search (Service::search).
-                let Some(mb) = h.mailboxes.first() else {
-                    continue;
-                };
-                let subject = if h.subject.trim().is_empty() {
-                    "(no subject)"
-                } else {
-                    h.subject.as_str()
-                };
-                rows.push_str(&format!(
-                    "<tr class=\"hit\"><td>{date}</td><td>{from}</td>\
-<td><a href=\"/console/messages/{mbe}/{id}\">{subject}</a><div class=\"src\">{snippet}</div></td>\
-<td>{mb}</td><td class=\"num\">{size}</td></tr>",
-                    date = page::unix_time(h.date),
-                    from = escape(&h.from),
-                    mbe = segment(mb),
-                    id = escape(&h.id),
-                    subject = escape(subject),
-                    snippet = escape(&h.snippet),
-                    mb = escape(mb),
-                    size = HumanBytes(h.size),
-                ));
-            }
-            body.push_str(&format!(
-                "<section class=\"card\"><p class=\"src\" id=\"hit-count\">{} result{} for <code>{}</code>{}</p>\
-<table class=\"grid\" id=\"results\"><thead><tr><th>Date</th><th>From</th><th>Subject</th><th>Mailbox</th>\
-<th class=\"num\">Size</th></tr></thead><tbody>{rows}</tbody></table></section>",
-                r.hits.len(),
-                if r.hits.len() == 1 { "" } else { "s" },
-                escape(&query),
-                if r.hits.len() >= LIMIT {
-                    " (the first ones; narrow the search for more)"
-                } else {
-                    ""
+    let form = search_form(&query, mailbox.as_deref(), &boxes);
+    let (flash, hits) = match results {
+        None => (None, None),
+        Some(Err(e)) => (Some(Flash::Error(e.to_string())), None),
+        Some(Ok(r)) => (None, Some(hit_table(&query, &r))),
+    };
+    let body = html! { (form) @if let Some(h) = hits { (h) } };
+    Ok(frame(&s, Nav::Search, "Search", flash.as_ref(), body).into_response())
+}
+
+/// The query box and the mailbox choice (all the caller's mailboxes, or one).
+fn search_form(query: &str, mailbox: Option<&str>, boxes: &[satchel_api::Mailbox]) -> Markup {
+    html! {
+        section.card {
+            form.row method="get" action="/console/search" #search {
+                label { "Search"
+                    input type="search" name="q" #q value=(query) size="50"
+                        placeholder="words, from:bob, subject:report, after:2024-01-01";
                 }
-            ));
+                label { "Mailbox"
+                    select name="mailbox" {
+                        option value="" { "all my mailboxes (" (boxes.len()) ")" }
+                        @for b in boxes {
+                            option value=(b.address) selected[mailbox == Some(b.address.as_str())] { (b.address) }
+                        }
+                    }
+                }
+                button type="submit" #go { "Search" }
+            }
         }
     }
-    Ok(Html(frame(&s, Nav::Search, "Search", flash.as_ref(), &body)).into_response())
+}
+
+/// The hits, newest first as the service ranks them, each linking to its view.
+fn hit_table(query: &str, r: &SearchResults) -> Markup {
+    let n = r.hits.len();
+    html! {
+        section.card {
+            p.src #hit-count {
+                (n) " result" @if n != 1 { "s" } " for " code { (query) }
+                @if n >= LIMIT { " (the first ones; narrow the search for more)" }
+            }
+            table.grid #results {
+                thead { tr {
+                    th { "Date" } th { "From" } th { "Subject" } th { "Mailbox" }
+                    th.num { "Size" }
+                } }
+                tbody {
+                    @for h in &r.hits {
+                        // A hit names only mailboxes the caller may search (Service::search).
+                        @if let Some(mb) = h.mailboxes.first() {
+                            tr.hit {
+                                td { (page::unix_time(h.date)) }
+                                td { (h.from) }
+                                td {
+                                    a href={ "/console/messages/" (segment(mb)) "/" (h.id) } {
+                                        @if h.subject.trim().is_empty() { "(no subject)" } @else { (h.subject) }
+                                    }
+                                    div.src { (h.snippet) }
+                                }
+                                td { (mb) }
+                                td.num { (HumanBytes(h.size)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 async fn fetch(
@@ -128,52 +128,44 @@ pub async fn message(
     let size = raw.len() as u64;
     // Parsing is CPU work bounded by the message budget: off the async workers.
     let view = blocking(&st.service, move |_| Ok(MessageView::of(&raw))).await?;
-    let base = format!("/console/messages/{}/{}", segment(&address), escape(&id));
+    let base = format!("/console/messages/{}/{}", segment(&address), segment(&id));
     let subject = view
         .subject
         .clone()
         .unwrap_or_else(|| "(no subject)".into());
-    let mut out = String::from("<section class=\"card\"><table class=\"kv\" id=\"headers\">");
-    for (name, value) in view.header_rows() {
-        out.push_str(&format!(
-            "<tr><th>{name}</th><td>{}</td></tr>",
-            escape(value)
-        ));
-    }
-    out.push_str(&format!(
-        "<tr><th>Mailbox</th><td>{}</td></tr><tr><th>Size</th><td>{}</td></tr></table>\
-<p class=\"src\"><a href=\"{base}/raw\" id=\"raw\" download=\"{id}.eml\">Original message (.eml)</a></p>",
-        escape(&address),
-        HumanBytes(size),
-        id = escape(&id),
-    ));
-    if let Some(note) = &view.note {
-        out.push_str(&format!(
-            "<p class=\"flash\" id=\"note\">{}</p>",
-            escape(note)
-        ));
-    }
-    let items: Vec<String> = view
-        .attachments
-        .iter()
-        .map(|a| {
-            format!(
-                "<li><a href=\"{base}/attachments/{i}\" download=\"{n}\">{n}</a> ({})</li>",
-                HumanBytes(a.size as u64),
-                i = a.index,
-                n = escape(&a.name),
-            )
-        })
-        .collect();
-    if !items.is_empty() {
-        out.push_str("<p>Attachments:</p><ul id=\"attachments\">");
-        out.push_str(&items.concat());
-        out.push_str("</ul>");
-    }
-    out.push_str("</section><div class=\"mailbody\" id=\"mailbody\">");
-    out.push_str(&view.body.to_html());
-    out.push_str("</div>");
-    Ok(Html(frame(&s, Nav::Search, &subject, None, &out)).into_response())
+    let body = html! {
+        section.card {
+            table.kv #headers {
+                @for (name, value) in view.header_rows() {
+                    tr { th { (name) } td { (value) } }
+                }
+                tr { th { "Mailbox" } td { (address) } }
+                tr { th { "Size" } td { (HumanBytes(size)) } }
+            }
+            p.src {
+                a href={ (base) "/raw" } #raw download={ (id) ".eml" } { "Original message (.eml)" }
+            }
+            @if let Some(note) = &view.note {
+                p.flash #note { (note) }
+            }
+            @if !view.attachments.is_empty() {
+                p { "Attachments:" }
+                ul #attachments {
+                    @for a in &view.attachments {
+                        li {
+                            a href={ (base) "/attachments/" (a.index) } download=(a.name) { (a.name) }
+                            " (" (HumanBytes(a.size as u64)) ")"
+                        }
+                    }
+                }
+            }
+        }
+        // The one raw insertion on this page: the body as satchel-message
+        // rendered it (HTML sanitized by its one ammonia configuration,
+        // text escaped).
+        div.mailbody #mailbody { (PreEscaped(view.body.to_html())) }
+    };
+    Ok(frame(&s, Nav::Search, &subject, None, body).into_response())
 }
 
 pub async fn raw(

@@ -1,0 +1,73 @@
+//! Administrator pages, one module each: the Mailbox Manager
+//! ([`mailboxes`]), a mailbox's Properties (repository, grants, offline
+//! synchronization, flush: [`properties`]) and Status (the offline archive's
+//! schedule, defaults, repositories and jobs: [`status`]). What they share:
+//! form fields, post/redirect/get, limits as text.
+
+mod mailboxes;
+mod properties;
+mod status;
+
+pub use mailboxes::{add_mailbox, mailboxes};
+pub use properties::{disable, enable, flush, flush_confirm, grant, properties, set_repository};
+pub use status::{set_defaults, set_schedule, status, sync_now};
+
+use super::page::Flash;
+use axum::response::{IntoResponse, Redirect, Response};
+use indicatif::HumanBytes;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use satchel_api as api;
+use satchel_api::client::segment;
+use std::collections::HashMap;
+
+type Fields = HashMap<String, String>;
+
+fn field(f: &Fields, name: &str) -> String {
+    f.get(name)
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn optional(f: &Fields, name: &str) -> Option<String> {
+    Some(field(f, name)).filter(|v| !v.is_empty())
+}
+
+fn flash_of(q: &Fields) -> Option<Flash> {
+    q.get("notice").map(|n| Flash::Notice(n.clone()))
+}
+
+/// After a change: back to `url`, saying what happened (post/redirect/get).
+fn done(url: &str, notice: &str) -> Response {
+    Redirect::to(&format!(
+        "{url}?notice={}",
+        utf8_percent_encode(notice, NON_ALPHANUMERIC)
+    ))
+    .into_response()
+}
+
+fn mailbox_url(address: &str) -> String {
+    format!("/console/mailboxes/{}", segment(address))
+}
+
+fn limit_text(v: Option<u64>, unit: &str) -> String {
+    match v {
+        None => "no limit".to_string(),
+        Some(n) if unit == "bytes" => format!("{n} bytes ({})", HumanBytes(n)),
+        Some(n) => format!("{n} {unit}"),
+    }
+}
+
+/// A form's limit: a number, `none`, or (left empty) `empty`.
+fn parse_limit(
+    f: &Fields,
+    name: &str,
+    empty: Option<api::Limit>,
+) -> Result<Option<api::Limit>, crate::error::ServiceError> {
+    let v = field(f, name);
+    if v.is_empty() {
+        return Ok(empty);
+    }
+    v.parse::<api::Limit>()
+        .map(Some)
+        .map_err(|e| crate::error::ServiceError::BadRequest(format!("{name}: {e}")))
+}
