@@ -628,6 +628,13 @@ attached numbat notes\r\n--XYZ--\r\n",
     check_page("service");
     let status = get(&format!("{base}/")).text().expect("status");
     assert!(status.contains(MB) && status.contains("online"), "{status}");
+    // The copy's size as the CLI prints it (indicatif's decimal units).
+    let json: serde_json::Value = get(&format!("{base}/status.json")).json().expect("json");
+    let size = indicatif::DecimalBytes(json["mailboxes"][0]["bytes"].as_u64().expect("bytes"));
+    assert!(
+        status.contains(&format!("<td>{size}</td>")),
+        "{size}: {status}"
+    );
 
     // The service goes away: links keep working from the local copy.
     server.kill();
