@@ -1,7 +1,7 @@
 //! The Mailbox Manager: every mailbox with its repository, size and offline
 //! state, and the form that adds one.
 
-use super::{Fields, done, field, flash_of, mailbox_url, optional};
+use super::{Fields, attempt, done, field, flash_of, mailbox_url, optional};
 use crate::console::page::{Flash, Nav, csrf_field, frame};
 use crate::console::{AdminSession, Console, PageResult, Session};
 use crate::http::blocking;
@@ -115,8 +115,6 @@ pub async fn add_mailbox(
     AdminSession(s): AdminSession,
     Form(f): Form<Fields>,
 ) -> PageResult {
-    s.check_csrf(&f)?;
-    s.require_admin()?;
     let new = api::NewMailbox {
         address: field(&f, "address"),
         repo: optional(&f, "repo"),
@@ -124,8 +122,7 @@ pub async fn add_mailbox(
         imap_user: optional(&f, "imap_user"),
         imap_password: f.get("imap_password").cloned().filter(|p| !p.is_empty()),
     };
-    let c = s.caller.clone();
-    match blocking(&st.service, move |svc| svc.add_mailbox(&c, &new)).await {
+    match attempt(&st, &s, &f, move |svc, c| svc.add_mailbox(c, &new)).await? {
         Ok(m) => Ok(done(
             &mailbox_url(&m.address),
             &format!("Mailbox {} added.", m.address),

@@ -13,6 +13,10 @@ pub use properties::{disable, enable, flush, flush_confirm, grant, properties, s
 pub use status::{set_defaults, set_schedule, status, sync_now};
 
 use super::page::Flash;
+use super::{Console, PageError, Session};
+use crate::error::ServiceError;
+use crate::http::blocking;
+use crate::{Caller, Service};
 use axum::response::{IntoResponse, Redirect, Response};
 use indicatif::HumanBytes;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
@@ -45,6 +49,27 @@ fn done(url: &str, notice: &str) -> Response {
     .into_response()
 }
 
+/// A change sent by a form: checks the form's token and the administrator
+/// right (a refusal is the outer error, shown as an error page), then runs
+/// `call` off the async workers. The inner result is the service's answer,
+/// for the caller to show: a notice on success, the form again with the
+/// reason on failure.
+async fn attempt<T, F>(
+    st: &Console,
+    s: &Session,
+    f: &Fields,
+    call: F,
+) -> Result<Result<T, ServiceError>, PageError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Service, &Caller) -> Result<T, ServiceError> + Send + 'static,
+{
+    s.check_csrf(f)?;
+    s.require_admin()?;
+    let c = s.caller.clone();
+    Ok(blocking(&st.service, move |svc| call(svc, &c)).await)
+}
+
 fn mailbox_url(address: &str) -> String {
     format!("/console/mailboxes/{}", segment(address))
 }
@@ -69,5 +94,5 @@ fn parse_limit(
     }
     v.parse::<api::Limit>()
         .map(Some)
-        .map_err(|e| crate::error::ServiceError::BadRequest(format!("{name}: {e}")))
+        .map_err(|e| ServiceError::BadRequest(format!("{name}: {e}")))
 }

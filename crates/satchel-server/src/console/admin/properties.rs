@@ -2,7 +2,7 @@
 //! offline synchronization (enable, limits, disable) and the flush behind a
 //! confirmation page.
 
-use super::{Fields, done, field, flash_of, limit_text, mailbox_url, parse_limit};
+use super::{Fields, attempt, done, field, flash_of, limit_text, mailbox_url, parse_limit};
 use crate::console::page::{Flash, Nav, csrf_field, frame};
 use crate::console::{AdminSession, Console, PageResult, Session};
 use crate::error::ServiceError;
@@ -219,10 +219,7 @@ where
     T: Send + 'static,
     F: FnOnce(&crate::Service, &crate::Caller) -> Result<T, ServiceError> + Send + 'static,
 {
-    s.check_csrf(f)?;
-    s.require_admin()?;
-    let c = s.caller.clone();
-    match blocking(&st.service, move |svc| call(svc, &c)).await {
+    match attempt(&st, &s, f, call).await? {
         Ok(v) => Ok(done(&mailbox_url(&address), &notice(v))),
         Err(e) => {
             let status = e.status();

@@ -2,7 +2,9 @@
 //! repository (with Synchronize), and the recent jobs.
 
 use super::mailboxes::on_off;
-use super::{Fields, done, field, flash_of, limit_text, mailbox_url, optional, parse_limit};
+use super::{
+    Fields, attempt, done, field, flash_of, limit_text, mailbox_url, optional, parse_limit,
+};
 use crate::console::page::{self, Flash, Nav, csrf_field, frame};
 use crate::console::{AdminSession, Console, PageResult, Session};
 use crate::error::ServiceError;
@@ -176,10 +178,7 @@ where
     T: Send + 'static,
     F: FnOnce(&crate::Service, &crate::Caller) -> Result<T, ServiceError> + Send + 'static,
 {
-    s.check_csrf(f)?;
-    s.require_admin()?;
-    let c = s.caller.clone();
-    match blocking(&st.service, move |svc| call(svc, &c)).await {
+    match attempt(&st, &s, f, call).await? {
         Ok(v) => Ok(done("/console/status", &notice(v))),
         Err(e) => {
             let status = e.status();
