@@ -302,7 +302,6 @@ impl Archive {
                 id: &p.id,
                 mailboxes: boxes.get(p.id.as_str()).map_or(&[], Vec::as_slice),
                 summary: &p.summary,
-                size: p.size,
             })
             .collect();
         let put = self.index.put_batch(&docs);
@@ -442,7 +441,7 @@ impl Archive {
             tracing::error!(error = %e, "committing the search index before a search");
         }
         let allowed = self.catalog()?.searchable_by(user)?;
-        self.index.search(req, &allowed)
+        self.index.search(req, &allowed)?.hits(self, &allowed)
     }
 }
 

@@ -9,7 +9,7 @@ pub enum ArchiveError {
     #[error("search index: {0}")]
     Index(#[from] tantivy::TantivyError),
     #[error("search query: {0}")]
-    Query(String),
+    Query(#[from] satchel_search::QueryError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -1,64 +1,24 @@
-//! The search index: tantivy over subject, from, to, cc, body, attachment names
-//! and date, with each message's mailboxes as a filter field.
+//! The service's search index: one document per message in the shared schema
+//! of satchel-search (the laptop's index uses the same, so a query finds the
+//! same messages online and offline), with each message's mailboxes as a
+//! filter. It stores only the message id: a hit is named from the catalog and
+//! its snippet cut from the stored bytes.
 //!
 //! The index is derived data. The catalog marks a message `indexed` only after the
 //! index commit that holds it, so anything lost in a crash is re-indexed at start.
 
+use crate::archive::Archive;
 use crate::error::{ArchiveError, IoContext, Result};
 use crate::message::MessageSummary;
+use satchel_search::{Fields, SearchQuery, Snippets, top_ids};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
-use std::ops::Bound;
 use std::path::Path;
 use std::sync::Mutex;
-use tantivy::collector::TopDocs;
-use tantivy::query::{
-    AllQuery, BooleanQuery, Occur, Query, QueryParser, QueryParserError, RangeQuery, TermSetQuery,
-};
-use tantivy::query_grammar::{self, UserInputAst, UserInputLeaf};
-use tantivy::schema::{
-    DateOptions, DateTimePrecision, Field, INDEXED, STORED, STRING, Schema, TEXT, Value,
-};
-use tantivy::snippet::SnippetGenerator;
-use tantivy::{DateTime, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term};
 
-/// Bumped when the schema changes; an index of another version is rebuilt.
-pub const INDEX_VERSION: u32 = 1;
-
-#[derive(Clone, Copy)]
-struct Fields {
-    id: Field,
-    mailbox: Field,
-    subject: Field,
-    from: Field,
-    to: Field,
-    cc: Field,
-    body: Field,
-    attachment: Field,
-    date: Field,
-    size: Field,
-}
-
-fn schema() -> (Schema, Fields) {
-    let mut b = Schema::builder();
-    let date_opts = DateOptions::from(INDEXED)
-        .set_stored()
-        .set_fast()
-        .set_precision(DateTimePrecision::Seconds);
-    let fields = Fields {
-        id: b.add_text_field("id", STRING | STORED),
-        mailbox: b.add_text_field("mailbox", STRING | STORED),
-        subject: b.add_text_field("subject", TEXT | STORED),
-        from: b.add_text_field("from", TEXT | STORED),
-        to: b.add_text_field("to", TEXT),
-        cc: b.add_text_field("cc", TEXT),
-        body: b.add_text_field("body", TEXT | STORED),
-        attachment: b.add_text_field("attachment", TEXT | STORED),
-        date: b.add_date_field("date", date_opts),
-        size: b.add_u64_field("size", STORED),
-    };
-    (b.build(), fields)
-}
+/// Bumped with the shared schema (satchel-search); an index of another
+/// version is rebuilt from the store.
+pub const INDEX_VERSION: u32 = satchel_search::SCHEMA_VERSION;
 
 pub struct SearchIndex {
     index: Index,
@@ -91,7 +51,6 @@ pub struct DocInput<'a> {
     pub id: &'a str,
     pub mailboxes: &'a [String],
     pub summary: &'a MessageSummary,
-    pub size: u64,
 }
 
 /// The writer's memory budget (tantivy splits it between its indexing threads).
@@ -121,7 +80,7 @@ impl SearchIndex {
     /// Opens the index in `dir`, creating it if absent. Returns whether it was
     /// created (then the caller re-indexes everything).
     pub fn open(dir: &Path) -> Result<(Self, bool)> {
-        let (schema, fields) = schema();
+        let (schema, fields) = Fields::schema();
         let version_file = dir.join("satchel-index-version");
         let current = std::fs::read_to_string(&version_file)
             .ok()
@@ -161,29 +120,6 @@ impl SearchIndex {
         ))
     }
 
-    fn document(&self, d: &DocInput<'_>) -> TantivyDocument {
-        let f = self.fields;
-        let s = d.summary;
-        let mut doc = TantivyDocument::default();
-        doc.add_text(f.id, d.id);
-        for mb in d.mailboxes {
-            doc.add_text(f.mailbox, mb);
-        }
-        doc.add_text(f.subject, &s.subject);
-        doc.add_text(f.from, &s.from);
-        doc.add_text(f.to, &s.to);
-        doc.add_text(f.cc, &s.cc);
-        doc.add_text(f.body, &s.body);
-        for a in &s.attachments {
-            doc.add_text(f.attachment, &a.name);
-        }
-        if let Some(ts) = s.date {
-            doc.add_date(f.date, DateTime::from_timestamp_secs(ts));
-        }
-        doc.add_u64(f.size, d.size);
-        doc
-    }
-
     /// Adds or replaces the documents of a batch of messages. They become
     /// durable and visible with the next [`SearchIndex::commit`] that succeeds,
     /// which returns them. On an error nothing uncommitted survives (see
@@ -194,7 +130,12 @@ impl SearchIndex {
             let writer = w.writer(&self.index)?;
             for d in docs {
                 writer.delete_term(Term::from_field_text(self.fields.id, d.id));
-                writer.add_document(self.document(d))?;
+                writer.add_document(satchel_search::document(
+                    &self.fields,
+                    d.id,
+                    d.mailboxes.iter().map(String::as_str),
+                    d.summary,
+                ))?;
             }
             Ok(())
         })();
@@ -235,178 +176,83 @@ impl SearchIndex {
         Ok(done)
     }
 
-    /// Searches the mailboxes in `allowed` (the caller's searchable ones). A hit
-    /// names only those of its mailboxes, and a `mailbox:` filter on any other
-    /// mailbox is refused, so a search tells nothing about mailboxes the caller
-    /// may not search, not even whether they exist.
-    pub fn search(&self, req: &SearchRequest, allowed: &[String]) -> Result<Vec<SearchHit>> {
-        let f = self.fields;
-        let allowed: HashSet<&str> = allowed.iter().map(String::as_str).collect();
-        let (text, after, before) = split_dates(&req.query)?;
-        let user_query = self.user_query(&text, &allowed)?;
-        let mailboxes: Vec<&str> = match &req.mailbox {
-            Some(mb) => allowed.iter().copied().filter(|a| a == mb).collect(),
-            None => allowed.iter().copied().collect(),
-        };
-        if mailboxes.is_empty() {
-            return Ok(Vec::new());
+    /// Searches the mailboxes in `allowed` (the caller's searchable ones). A
+    /// `mailbox:` filter on any other mailbox is refused, so a search tells
+    /// nothing about mailboxes the caller may not search, not even whether
+    /// they exist.
+    pub fn search(&self, req: &SearchRequest, allowed: &[String]) -> Result<Found> {
+        let query = SearchQuery::parse(&req.query)?;
+        if let Some(m) = query.mailboxes().iter().find(|m| !allowed.contains(m)) {
+            return Err(ArchiveError::NotSearchable(m.clone()));
         }
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, user_query.box_clone())];
-        let terms = mailboxes
+        let mailboxes: Vec<&str> = allowed
             .iter()
-            .map(|m| Term::from_field_text(f.mailbox, m));
-        clauses.push((Occur::Must, Box::new(TermSetQuery::new(terms))));
-        if after.is_some() || before.is_some() {
-            let lower = after.map_or(Bound::Unbounded, |t| {
-                Bound::Included(Term::from_field_date_for_search(
-                    f.date,
-                    DateTime::from_timestamp_secs(t),
-                ))
-            });
-            let upper = before.map_or(Bound::Unbounded, |t| {
-                Bound::Excluded(Term::from_field_date_for_search(
-                    f.date,
-                    DateTime::from_timestamp_secs(t),
-                ))
-            });
-            clauses.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
-        }
-        let query = BooleanQuery::new(clauses);
+            .map(String::as_str)
+            .filter(|a| req.mailbox.as_deref().is_none_or(|mb| mb == *a))
+            .collect();
+        let f = &self.fields;
+        let built = query.build(&self.index, f, Some(&mailboxes))?;
         let searcher = self.reader.searcher();
-        let limit = req.limit.clamp(1, 10_000);
-        let top = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
-        let snippets = SnippetGenerator::create(&searcher, &*user_query, f.body).ok();
-        let mut hits = Vec::with_capacity(top.len());
-        for (_score, addr) in top {
-            let doc: TantivyDocument = searcher.doc(addr)?;
-            let text = |field: Field| {
-                doc.get_first(field)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_string()
-            };
-            let snippet = snippets
-                .as_ref()
-                .map(|g| {
-                    g.snippet_from_doc(&doc)
-                        .fragment()
-                        .replace(['\n', '\r'], " ")
-                })
-                .unwrap_or_default();
-            hits.push(SearchHit {
-                id: text(f.id),
-                mailboxes: doc
-                    .get_all(f.mailbox)
-                    .filter_map(|v| v.as_str())
-                    .filter(|m| allowed.contains(m))
-                    .map(str::to_string)
-                    .collect(),
-                date: doc
-                    .get_first(f.date)
-                    .and_then(|v| v.as_datetime())
-                    .map(|d| d.into_timestamp_secs()),
-                from: text(f.from),
-                subject: text(f.subject),
-                snippet,
-                size: doc.get_first(f.size).and_then(|v| v.as_u64()).unwrap_or(0),
-            });
-        }
-        Ok(hits)
+        let ids = if mailboxes.is_empty() {
+            Vec::new()
+        } else {
+            top_ids(&searcher, f, &*built, req.limit.clamp(1, 10_000))?
+        };
+        Ok(Found {
+            ids,
+            snippets: Snippets::new(&searcher, f, &*built),
+        })
     }
 }
 
-impl SearchIndex {
-    /// Parses the text of a query (dates already taken out), refusing first any
-    /// `mailbox:` filter outside `allowed`: its hits, or their absence, would
-    /// tell what another mailbox holds.
-    fn user_query(&self, text: &str, allowed: &HashSet<&str>) -> Result<Box<dyn Query>> {
-        if text.trim().is_empty() {
-            return Ok(Box::new(AllQuery));
-        }
-        require_shallow(text)?;
-        let ast = query_grammar::parse_query(text).map_err(|_| {
-            ArchiveError::Query(QueryParserError::SyntaxError(text.to_string()).to_string())
-        })?;
-        let mut named = Vec::new();
-        self.mailbox_filters(&ast, &mut named)?;
-        if let Some(m) = named.into_iter().find(|m| !allowed.contains(m.as_str())) {
-            return Err(ArchiveError::NotSearchable(m));
-        }
-        let f = self.fields;
-        let mut parser = QueryParser::for_index(
-            &self.index,
-            vec![f.subject, f.from, f.to, f.cc, f.body, f.attachment],
-        );
-        parser.set_conjunction_by_default();
-        parser
-            .build_query_from_user_input_ast(ast)
-            .map_err(|e| ArchiveError::Query(e.to_string()))
-    }
-
-    /// Collects the mailbox names a query filters on. Ranges, patterns and
-    /// wildcards over mailboxes are refused: they cannot be checked name by name.
-    fn mailbox_filters(&self, ast: &UserInputAst, named: &mut Vec<String>) -> Result<()> {
-        let leaf = match ast {
-            UserInputAst::Clause(clauses) => {
-                return clauses
-                    .iter()
-                    .try_for_each(|(_, a)| self.mailbox_filters(a, named));
-            }
-            UserInputAst::Boost(inner, _) => return self.mailbox_filters(inner, named),
-            UserInputAst::Leaf(leaf) => &**leaf,
-        };
-        let field = match leaf {
-            UserInputLeaf::Literal(l) => l.field_name.as_deref(),
-            UserInputLeaf::Range { field, .. }
-            | UserInputLeaf::Set { field, .. }
-            | UserInputLeaf::Regex { field, .. } => field.as_deref(),
-            UserInputLeaf::Exists { field } => Some(field.as_str()),
-            UserInputLeaf::All => None,
-        };
-        let schema = self.index.schema();
-        let on_mailbox = field
-            .and_then(|name| schema.find_field(name))
-            .is_some_and(|(field, _)| field == self.fields.mailbox);
-        if !on_mailbox {
-            return Ok(());
-        }
-        match leaf {
-            UserInputLeaf::Literal(l) if !l.prefix => named.push(l.phrase.clone()),
-            UserInputLeaf::Set { elements, .. } => named.extend(elements.iter().cloned()),
-            _ => {
-                return Err(ArchiveError::Query(
-                    "mailbox: takes mailbox addresses, not a range, pattern or wildcard".into(),
-                ));
-            }
-        }
-        Ok(())
-    }
+/// What a search found: message ids, best first, and the snippet maker of
+/// its query. The index names a hit and nothing more: the rest comes from
+/// the catalog and the store ([`Found::hits`]).
+pub struct Found {
+    pub ids: Vec<String>,
+    snippets: Snippets,
 }
 
-/// How deeply a query may nest groups and `NOT`s. The query grammar and every
-/// walk of its tree recurse once per level: 5,000 nested parentheses overflowed
-/// the stack and aborted the whole service. Real queries nest a few levels.
-const MAX_QUERY_NESTING: usize = 32;
-
-/// Refuses a query that nests deeper than [`MAX_QUERY_NESTING`], counting
-/// conservatively: every `(`, even quoted or escaped, and every `NOT`.
-fn require_shallow(text: &str) -> Result<()> {
-    let (mut depth, mut deepest) = (0usize, 0usize);
-    for c in text.chars() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
-            _ => {}
+impl Found {
+    /// The hits, named from the catalog (only the mailboxes in `allowed`)
+    /// with snippets cut from the stored bytes. A message the catalog no
+    /// longer holds is left out; one whose bytes cannot be read keeps its
+    /// hit without a snippet.
+    pub fn hits(self, archive: &Archive, allowed: &[String]) -> Result<Vec<SearchHit>> {
+        let mut named = Vec::with_capacity(self.ids.len());
+        {
+            let catalog = archive.catalog()?;
+            for id in &self.ids {
+                let Some(meta) = catalog.message_meta(id)? else {
+                    continue;
+                };
+                let mut mailboxes = catalog.mailboxes_of(id)?;
+                mailboxes.retain(|m| allowed.contains(m));
+                named.push((meta, mailboxes));
+            }
         }
-        deepest = deepest.max(depth);
+        Ok(named
+            .into_iter()
+            .map(|(meta, mailboxes)| {
+                let snippet = match archive.read(&meta.id) {
+                    Ok(raw) => self.snippets.of_message(&raw),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no snippet for a search hit");
+                        String::new()
+                    }
+                };
+                SearchHit {
+                    id: meta.id,
+                    mailboxes,
+                    date: meta.date,
+                    from: meta.from,
+                    subject: meta.subject,
+                    snippet,
+                    size: meta.size,
+                }
+            })
+            .collect())
     }
-    let nots = text.split_whitespace().filter(|w| *w == "NOT").count();
-    if deepest + nots > MAX_QUERY_NESTING {
-        return Err(ArchiveError::Query(format!(
-            "the query nests parentheses and NOTs more than {MAX_QUERY_NESTING} levels deep"
-        )));
-    }
-    Ok(())
 }
 
 /// Creates `dir` or removes everything in it. The folder itself stays: it may
@@ -454,30 +300,4 @@ fn poisoned() -> ArchiveError {
         what: "index writer",
         why: "a previous writer panicked".into(),
     }
-}
-
-/// Pulls `after:` and `before:` terms out of a query; tantivy's own range syntax
-/// needs full RFC 3339 timestamps, which nobody types.
-fn split_dates(query: &str) -> Result<(String, Option<i64>, Option<i64>)> {
-    let mut rest = Vec::new();
-    let (mut after, mut before) = (None, None);
-    for word in query.split_whitespace() {
-        if let Some(d) = word.strip_prefix("after:") {
-            after = Some(day_start(d)?);
-        } else if let Some(d) = word.strip_prefix("before:") {
-            before = Some(day_start(d)?);
-        } else {
-            rest.push(word);
-        }
-    }
-    Ok((rest.join(" "), after, before))
-}
-
-fn day_start(day: &str) -> Result<i64> {
-    let date = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
-        .map_err(|_| ArchiveError::Query(format!("dates are written YYYY-MM-DD, not {day:?}")))?;
-    Ok(date
-        .and_hms_opt(0, 0, 0)
-        .map(|d| d.and_utc().timestamp())
-        .unwrap_or_default())
 }

@@ -108,6 +108,10 @@ pub enum Error {
     #[error("local search index: {0}")]
     Index(String),
 
+    /// A search query that cannot be answered (see satchel-search).
+    #[error("search query")]
+    Query(#[from] satchel_search::QueryError),
+
     /// The agent could not listen.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -153,11 +157,5 @@ impl Error {
 impl From<tantivy::TantivyError> for Error {
     fn from(e: tantivy::TantivyError) -> Self {
         Error::Index(e.to_string())
-    }
-}
-
-impl From<tantivy::query::QueryParserError> for Error {
-    fn from(e: tantivy::query::QueryParserError) -> Self {
-        Error::Index(format!("query: {e}"))
     }
 }

@@ -145,6 +145,6 @@ pub async fn search(
         Err(e) if e.use_local_copy() => e,
         Err(e) => return Err(e),
     };
-    let index = LocalIndex::open(&home.index_dir())?;
-    Ok(Answer::local(index.search(query, mailbox, limit)?, why))
+    let found = search::search_home(home, query, mailbox, limit)?;
+    Ok(Answer::local(found, why))
 }

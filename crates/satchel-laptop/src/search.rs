@@ -2,6 +2,12 @@
 //! search while offline. Built and updated by each sync from the local copy
 //! (only messages added or removed since the last sync are touched); kept in
 //! `<home>/index`.
+//!
+//! Its documents, query language and snippets are satchel-search's, the same
+//! as the service's index, so a query finds the same messages offline as
+//! online. One document per message and mailbox; it stores only the message
+//! id: a hit is named from the copy's listing and its snippet cut from the
+//! copy's bytes.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -9,50 +15,19 @@ use std::path::Path;
 use satchel_api::{SearchHit, SearchResults};
 use satchel_message::MessageSummary;
 use satchel_offline::{MessageId, ReplicaIndex, Segment};
+use satchel_search::{Fields, SearchQuery, Snippets, top_ids};
 use serde::{Deserialize, Serialize};
-use tantivy::collector::{DocSetCollector, TopDocs};
-use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, TermQuery};
-use tantivy::schema::{Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, Value};
-use tantivy::snippet::SnippetGenerator;
+use tantivy::collector::DocSetCollector;
+use tantivy::query::{BooleanQuery, Query, TermQuery};
+use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
 
+use crate::config::Home;
 use crate::error::{Error, Result};
 use crate::fsutil;
+use crate::replica::Replica;
 
-/// Bumped when the schema changes: an index of another version is rebuilt.
-const INDEX_VERSION: &str = "1";
 const VERSION_FILE: &str = "satchel-laptop-index-version";
-
-#[derive(Clone, Copy)]
-struct Fields {
-    key: Field,
-    id: Field,
-    mailbox: Field,
-    subject: Field,
-    from: Field,
-    to: Field,
-    body: Field,
-    attachment: Field,
-    date: Field,
-    size: Field,
-}
-
-fn schema() -> (Schema, Fields) {
-    let mut b = Schema::builder();
-    let fields = Fields {
-        key: b.add_text_field("key", STRING),
-        id: b.add_text_field("id", STRING | STORED),
-        mailbox: b.add_text_field("mailbox", STRING | STORED),
-        subject: b.add_text_field("subject", TEXT | STORED),
-        from: b.add_text_field("from", TEXT | STORED),
-        to: b.add_text_field("to", TEXT),
-        body: b.add_text_field("body", TEXT | STORED),
-        attachment: b.add_text_field("attachment", TEXT),
-        date: b.add_i64_field("date", INDEXED | STORED),
-        size: b.add_u64_field("size", STORED),
-    };
-    (b.build(), fields)
-}
 
 /// What an update changed.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -75,24 +50,29 @@ pub struct LocalIndex {
     index: Index,
     reader: IndexReader,
     fields: Fields,
+    /// Made empty by this open (first use, or an index of another version).
+    created: bool,
 }
 
 impl LocalIndex {
-    /// Opens (or creates) the index in `dir`.
+    /// Opens (or creates) the index in `dir`. An index of another version
+    /// than [`satchel_search::SCHEMA_VERSION`] is removed and created empty.
     pub fn open(dir: &Path) -> Result<LocalIndex> {
-        let (schema, fields) = schema();
+        let (schema, fields) = Fields::schema();
+        let current = satchel_search::SCHEMA_VERSION.to_string();
         let version = std::fs::read_to_string(dir.join(VERSION_FILE)).ok();
-        if version.as_deref().map(str::trim) != Some(INDEX_VERSION) {
+        if version.as_deref().map(str::trim) != Some(current.as_str()) {
             fsutil::remove_dir_if_exists(dir)?;
         }
-        let index = if dir.join("meta.json").exists() {
-            Index::open_in_dir(dir)?
-        } else {
+        let created = !dir.join("meta.json").exists();
+        let index = if created {
             fsutil::private_dir(dir)?;
             let index = Index::create_in_dir(dir, schema)?;
-            std::fs::write(dir.join(VERSION_FILE), INDEX_VERSION)
+            std::fs::write(dir.join(VERSION_FILE), &current)
                 .map_err(|e| Error::io(dir.join(VERSION_FILE), e))?;
             index
+        } else {
+            Index::open_in_dir(dir)?
         };
         let reader = index
             .reader_builder()
@@ -102,21 +82,35 @@ impl LocalIndex {
             index,
             reader,
             fields,
+            created,
         })
     }
 
-    fn key(mailbox: &str, id: &str) -> String {
-        format!("{mailbox}\n{id}")
+    /// Opens the home's index. One this open created (first use, or a new
+    /// schema version) is filled from every local copy at once, as the
+    /// service rebuilds its index from the store: an offline search right
+    /// after an upgrade finds what the copies hold.
+    pub fn open_home(home: &Home) -> Result<LocalIndex> {
+        let index = LocalIndex::open(&home.index_dir())?;
+        if !index.created {
+            return Ok(index);
+        }
+        for mailbox in home.local_mailboxes()? {
+            let replica = Replica::new(home.replica_dir(&mailbox), &mailbox);
+            let indexed = replica
+                .open()
+                .and_then(|copy| index.update_mailbox(&mailbox, replica.dir(), &copy));
+            if let Err(e) = indexed {
+                tracing::warn!(%mailbox, "not indexing the local copy: {e}");
+            }
+        }
+        Ok(index)
     }
 
     /// The ids indexed for `mailbox`.
     fn indexed_ids(&self, mailbox: &str) -> Result<HashSet<String>> {
         let searcher = self.reader.searcher();
-        let q = TermQuery::new(
-            Term::from_field_text(self.fields.mailbox, mailbox),
-            IndexRecordOption::Basic,
-        );
-        let docs = searcher.search(&q, &DocSetCollector)?;
+        let docs = searcher.search(&self.of_mailbox(mailbox), &DocSetCollector)?;
         let mut out = HashSet::with_capacity(docs.len());
         for addr in docs {
             let doc: TantivyDocument = searcher.doc(addr)?;
@@ -125,6 +119,25 @@ impl LocalIndex {
             }
         }
         Ok(out)
+    }
+
+    fn of_mailbox(&self, mailbox: &str) -> TermQuery {
+        TermQuery::new(
+            Term::from_field_text(self.fields.mailbox, mailbox),
+            IndexRecordOption::Basic,
+        )
+    }
+
+    /// The document of message `id` in `mailbox` (there is one per mailbox).
+    fn of_message(&self, mailbox: &str, id: &str) -> Box<dyn Query> {
+        let id = TermQuery::new(
+            Term::from_field_text(self.fields.id, id),
+            IndexRecordOption::Basic,
+        );
+        Box::new(BooleanQuery::intersection(vec![
+            Box::new(self.of_mailbox(mailbox)),
+            Box::new(id),
+        ]))
     }
 
     /// Makes the index of `mailbox` match its local copy: adds the messages
@@ -136,31 +149,29 @@ impl LocalIndex {
         replica: &ReplicaIndex,
     ) -> Result<IndexUpdate> {
         let started = std::time::Instant::now();
-        let f = self.fields;
         let indexed = self.indexed_ids(mailbox)?;
         let live: HashMap<String, &MessageId> = replica.ids().map(|id| (id.to_hex(), id)).collect();
         let to_remove: Vec<&String> = indexed
             .iter()
             .filter(|id| !live.contains_key(*id))
             .collect();
-        let to_add: Vec<&MessageId> = live
+        let mut wanted: HashSet<MessageId> = live
             .iter()
             .filter(|(hex, _)| !indexed.contains(*hex))
-            .map(|(_, id)| *id)
+            .map(|(_, id)| **id)
             .collect();
         let mut update = IndexUpdate::default();
-        if to_remove.is_empty() && to_add.is_empty() {
+        if to_remove.is_empty() && wanted.is_empty() {
             return Ok(update);
         }
         let mut writer: tantivy::IndexWriter = self.index.writer(64 * 1024 * 1024)?;
         for id in &to_remove {
-            writer.delete_term(Term::from_field_text(f.key, &LocalIndex::key(mailbox, id)));
+            writer.delete_query(self.of_message(mailbox, id))?;
             update.removed += 1;
         }
         // Read the new messages segment by segment, one decompression per
         // block (reading them one by one by id would decompress each block
         // again for every message in it).
-        let mut wanted: HashSet<MessageId> = to_add.into_iter().copied().collect();
         let mut failed: Option<tantivy::TantivyError> = None;
         for s in &replica.manifest().segments {
             if wanted.is_empty() {
@@ -175,15 +186,15 @@ impl LocalIndex {
                 }
             };
             let walked = segment.for_each_message(|entry, raw| {
-                if failed.is_some() || !wanted.contains(&entry.id) {
-                    return Ok(());
-                }
                 // The live copy of this id may be in a later segment, but
                 // the bytes are the same (the id is their hash).
-                wanted.remove(&entry.id);
-                let doc = self.document(mailbox, entry, &raw);
-                let key = LocalIndex::key(mailbox, &entry.id.to_hex());
-                writer.delete_term(Term::from_field_text(f.key, &key));
+                if failed.is_some() || !wanted.remove(&entry.id) {
+                    return Ok(());
+                }
+                // The same summary and document the service indexes.
+                let summary = MessageSummary::extract(&raw);
+                let hex = entry.id.to_hex();
+                let doc = satchel_search::document(&self.fields, &hex, [mailbox], &summary);
                 match writer.add_document(doc) {
                     Ok(_) => update.added += 1,
                     Err(e) => failed = Some(e),
@@ -205,39 +216,6 @@ impl LocalIndex {
         Ok(update)
     }
 
-    /// The document of one message (parsed for subject, addresses, body text
-    /// and attachment names; the segment's listing headers if unparsable).
-    fn document(
-        &self,
-        mailbox: &str,
-        entry: &satchel_offline::Entry,
-        raw: &[u8],
-    ) -> TantivyDocument {
-        let f = self.fields;
-        let hex = entry.id.to_hex();
-        let mut doc = TantivyDocument::default();
-        doc.add_text(f.key, LocalIndex::key(mailbox, &hex));
-        doc.add_text(f.id, &hex);
-        doc.add_text(f.mailbox, mailbox);
-        doc.add_u64(f.size, raw.len() as u64);
-        doc.add_i64(f.date, entry.date);
-        // The same summary the archive indexes: parsed within the message
-        // budget, a parser panic contained to this message.
-        let m = MessageSummary::extract(raw);
-        let unparsed = m.subject.is_empty() && m.from.is_empty();
-        doc.add_text(
-            f.subject,
-            if unparsed { &entry.subject } else { &m.subject },
-        );
-        doc.add_text(f.from, if unparsed { &entry.from } else { &m.from });
-        doc.add_text(f.to, format!("{} {}", m.to, m.cc));
-        doc.add_text(f.body, &m.body);
-        for a in &m.attachments {
-            doc.add_text(f.attachment, &a.name);
-        }
-        doc
-    }
-
     /// Forgets every message of `mailbox` (its local copy was removed).
     pub fn remove_mailbox(&self, mailbox: &str) -> Result<()> {
         if self.indexed_ids(mailbox)?.is_empty() {
@@ -251,87 +229,86 @@ impl LocalIndex {
         Ok(())
     }
 
-    /// Searches the local copies: words, `field:word` (subject, from, to,
-    /// body, attachment), "a phrase"; only `mailbox` if given.
+    /// Searches the local copies in satchel-search's query language (as the
+    /// service does); only `mailbox` if given. `copies` are the open local
+    /// copies: they name the hits and give the bytes of their snippets.
     pub fn search(
         &self,
         query: &str,
         mailbox: Option<&str>,
         limit: usize,
+        copies: &[(String, ReplicaIndex)],
     ) -> Result<SearchResults> {
-        let f = self.fields;
-        let mut parser = QueryParser::for_index(
-            &self.index,
-            vec![f.subject, f.from, f.to, f.body, f.attachment],
-        );
-        parser.set_conjunction_by_default();
-        let user: Box<dyn Query> = if query.trim().is_empty() {
-            Box::new(AllQuery)
-        } else {
-            parser.parse_query(query)?
-        };
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, user.box_clone())];
-        if let Some(mb) = mailbox {
-            clauses.push((
-                Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(f.mailbox, mb),
-                    IndexRecordOption::Basic,
-                )),
-            ));
-        }
-        let q = BooleanQuery::new(clauses);
+        let f = &self.fields;
+        let within: Option<Vec<&str>> = mailbox.map(|mb| vec![mb]);
+        let built = SearchQuery::parse(query)?.build(&self.index, f, within.as_deref())?;
         let searcher = self.reader.searcher();
         let limit = limit.clamp(1, 10_000);
-        // A message in two mailboxes has two documents: fetch extra, merge by id.
-        let top = searcher.search(&q, &TopDocs::with_limit(limit * 2).order_by_score())?;
-        let snippets = SnippetGenerator::create(&searcher, &*user, f.body).ok();
-        let mut hits: Vec<SearchHit> = Vec::new();
-        let mut pos: HashMap<String, usize> = HashMap::new();
-        for (_score, addr) in top {
-            let doc: TantivyDocument = searcher.doc(addr)?;
-            let text = |field: Field| {
-                doc.get_first(field)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_string()
-            };
-            let id = text(f.id);
-            let mb = text(f.mailbox);
-            if let Some(&i) = pos.get(&id) {
-                if !hits[i].mailboxes.contains(&mb) {
-                    hits[i].mailboxes.push(mb);
-                }
-                continue;
-            }
-            if hits.len() >= limit {
-                continue;
-            }
-            let snippet = snippets
-                .as_ref()
-                .map(|g| {
-                    g.snippet_from_doc(&doc)
-                        .fragment()
-                        .replace(['\n', '\r'], " ")
-                })
-                .unwrap_or_default();
-            pos.insert(id.clone(), hits.len());
-            hits.push(SearchHit {
-                id,
-                mailboxes: vec![mb],
-                date: doc
-                    .get_first(f.date)
-                    .and_then(|v| v.as_i64())
-                    .filter(|&d| d != 0),
-                from: text(f.from),
-                subject: text(f.subject),
-                snippet,
-                size: doc.get_first(f.size).and_then(|v| v.as_u64()).unwrap_or(0),
-            });
-        }
+        // A message in several mailboxes has a document in each: enough
+        // documents for `limit` distinct messages.
+        let ids = top_ids(&searcher, f, &*built, limit * copies.len().max(1))?;
+        let snippets = Snippets::new(&searcher, f, &*built);
+        let mut seen = HashSet::new();
+        let hits = ids
+            .iter()
+            .filter(|id| seen.insert(id.as_str()))
+            .filter_map(|id| hit(id, copies, &snippets))
+            .take(limit)
+            .collect();
         Ok(SearchResults {
             query: query.to_string(),
             hits,
         })
     }
+}
+
+/// Searches the home's local copies, without asking the service.
+pub fn search_home(
+    home: &Home,
+    query: &str,
+    mailbox: Option<&str>,
+    limit: usize,
+) -> Result<SearchResults> {
+    let index = LocalIndex::open_home(home)?;
+    index.search(query, mailbox, limit, &local_copies(home)?)
+}
+
+/// Every local copy that opens, with its mailbox; one that does not (damaged,
+/// half-installed) is left out of the search with a warning.
+fn local_copies(home: &Home) -> Result<Vec<(String, ReplicaIndex)>> {
+    let mut copies = Vec::new();
+    for mailbox in home.local_mailboxes()? {
+        match Replica::new(home.replica_dir(&mailbox), &mailbox).open() {
+            Ok(copy) => copies.push((mailbox, copy)),
+            Err(e) => tracing::warn!(%mailbox, "not searching the local copy: {e}"),
+        }
+    }
+    Ok(copies)
+}
+
+/// The hit of message `id`: named from the listing of the first copy that
+/// holds it, in every copy that holds it, its snippet cut from that copy's
+/// bytes. None if no copy holds it any more.
+fn hit(id: &str, copies: &[(String, ReplicaIndex)], snippets: &Snippets) -> Option<SearchHit> {
+    let mid = MessageId::from_hex(id).ok()?;
+    let holders: Vec<&(String, ReplicaIndex)> =
+        copies.iter().filter(|(_, c)| c.contains(&mid)).collect();
+    let (mailbox, copy) = holders.first()?;
+    let entry = copy.get(&mid)?;
+    let snippet = match crate::read_checked(copy, mailbox, &mid) {
+        Ok(raw) => snippets.of_message(&raw),
+        Err(e) => {
+            tracing::warn!(%mailbox, "no snippet for a search hit: {e}");
+            String::new()
+        }
+    };
+    Some(SearchHit {
+        id: id.to_string(),
+        mailboxes: holders.iter().map(|(mb, _)| mb.clone()).collect(),
+        date: Some(entry.date).filter(|&d| d != 0),
+        from: entry.from.clone(),
+        subject: entry.subject.clone(),
+        snippet,
+        size: entry.size,
+    })
 }

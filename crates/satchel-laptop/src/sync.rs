@@ -136,7 +136,7 @@ async fn sync_locked(
         .collect();
 
     // Mailboxes no longer offered (disabled and removed, access withdrawn).
-    let index = LocalIndex::open(&home.index_dir())?;
+    let index = LocalIndex::open_home(home)?;
     for mailbox in home.local_mailboxes()? {
         if !offered.contains(mailbox.as_str()) {
             Replica::new(home.replica_dir(&mailbox), &mailbox).remove()?;

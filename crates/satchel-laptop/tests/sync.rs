@@ -257,8 +257,7 @@ fn block<T>(f: impl std::future::Future<Output = T>) -> T {
 }
 
 fn home_search(home: &Home, q: &str) -> Vec<String> {
-    let idx = satchel_laptop::LocalIndex::open(&home.index_dir()).unwrap();
-    idx.search(q, None, 10)
+    satchel_laptop::search::search_home(home, q, None, 10)
         .unwrap()
         .hits
         .into_iter()

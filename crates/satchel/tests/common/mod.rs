@@ -280,6 +280,24 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 // ---- laptop client helpers (issue 5) ----
 
+/// `satchel laptop ...` in the home `home`.
+pub fn laptop_in(home: &Path) -> Command {
+    let mut cmd = satchel();
+    cmd.env("SATCHEL_HOME", home).arg("laptop");
+    cmd
+}
+
+/// Sets up the laptop home `home` for `user` of `server`, then syncs it.
+pub fn laptop_synced(server: &Server, user: &str, password: &str, home: &Path) {
+    run_with_stdin(
+        laptop_in(home)
+            .args(["setup", "--server", &server.url, "--user", user])
+            .arg("--password-stdin"),
+        password,
+    );
+    ok(laptop_in(home).args(["sync", "--json"]));
+}
+
 impl Server {
     /// Starts a service on `data` listening on `port`: brings a killed
     /// service back where laptops configured with its URL expect it.

@@ -1,0 +1,24 @@
+//! What can be wrong with a query. Every case is the user's to fix, so each
+//! message says how.
+
+use crate::query::MAX_QUERY_NESTING;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// Deeper than [`MAX_QUERY_NESTING`]: parsing it would recurse too deeply.
+    #[error("the query nests parentheses and NOTs more than {MAX_QUERY_NESTING} levels deep")]
+    TooDeep,
+    /// `after:` or `before:` with something other than a day.
+    #[error("dates are written YYYY-MM-DD, not {0:?}")]
+    BadDate(String),
+    /// Unbalanced quotes or parentheses, a stray operator.
+    #[error("cannot parse the query {0:?}: check its quotes and parentheses")]
+    Syntax(String),
+    /// A range, pattern or wildcard over mailboxes: access is checked name by
+    /// name, so a filter must name its mailboxes.
+    #[error("mailbox: takes mailbox addresses, not a range, pattern or wildcard")]
+    MailboxPattern,
+    /// A field that does not exist, a term its field cannot hold.
+    #[error(transparent)]
+    Invalid(#[from] tantivy::query::QueryParserError),
+}
