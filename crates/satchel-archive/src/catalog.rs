@@ -1,8 +1,14 @@
 //! The catalog: the archive's metadata in SQLite (WAL, synchronous=FULL).
 //!
 //! It knows who the users are, which repositories and mailboxes exist, who may
-//! search what, where every message's bytes are, and which mailboxes hold it. The
-//! schema version lives in `PRAGMA user_version`; [`Catalog::open`] migrates.
+//! search what, where every message's bytes are, and which mailboxes hold it,
+//! with the membership log of every change ([`membership`]). The schema version
+//! lives in `PRAGMA user_version`; [`Catalog::open`] migrates.
+//!
+//! Other crates keep their own tables in the same SQLite file (IMAP run state,
+//! offline state, jobs): each is a *component* with its own version in
+//! `schema_versions` and its own migrations, applied through
+//! [`Catalog::migrate_component`]. The archive neither creates nor reads them.
 
 use crate::error::{ArchiveError, Result};
 use crate::index::Pending;
@@ -13,15 +19,21 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-mod imap;
-mod offline;
-pub use imap::ArchiveSchedule;
-pub use offline::{OfflineCandidate, OfflineCommit, OfflineRow, OfflineState};
+pub mod membership;
+pub use membership::{MemberEntry, insert_membership};
 /// The SQLite binding the catalog is made with, for the crates that keep
 /// their own tables in the catalog's file (same version, one copy).
 pub use rusqlite;
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
+
+/// Version 2 (with the offline tables, now the service's component
+/// `offline`): "what is new in this mailbox since seq N" without a scan.
+const SCHEMA_V2: &str = "CREATE INDEX membership_mailbox_seq ON membership(mailbox, seq);
+PRAGMA user_version = 2;";
+
+/// Version 3 added the IMAP run state, now satchel-mailbox's component `imap`.
+const SCHEMA_V3: &str = "PRAGMA user_version = 3;";
 
 /// Version 4: IMAP passwords are sealed (see [`crate::secret`]) in
 /// `imap_secret`; the clear `imap_password` column stays only for the rows
@@ -221,18 +233,53 @@ impl Catalog {
             self.conn.execute_batch(SCHEMA_V1)?;
             self.conn.pragma_update(None, "user_version", 1)?;
         }
-        if version < 2 {
-            // One transaction: a crash mid-migration leaves version 1 intact.
-            self.conn
-                .execute_batch(&format!("BEGIN;\n{}\nCOMMIT;", offline::SCHEMA_V2))?;
+        // One transaction per step: a crash mid-migration leaves the
+        // previous version intact.
+        let steps = [
+            (2, SCHEMA_V2),
+            (3, SCHEMA_V3),
+            (4, SCHEMA_V4),
+            (5, membership::SCHEMA_V5),
+        ];
+        for (step, sql) in steps {
+            if version < step {
+                self.conn
+                    .execute_batch(&format!("BEGIN;\n{sql}\nCOMMIT;"))?;
+            }
         }
-        if version < 3 {
-            self.conn
-                .execute_batch(&format!("BEGIN;\n{}\nCOMMIT;", imap::SCHEMA_V3))?;
+        Ok(())
+    }
+
+    /// Brings another crate's tables in this file to their latest version:
+    /// `steps[i]` is the SQL that takes `component` from version i to i + 1,
+    /// applied in one transaction with its version row in `schema_versions`.
+    /// A version newer than `steps` knows is refused, as for the catalog.
+    pub fn migrate_component(&self, component: &'static str, steps: &[&str]) -> Result<()> {
+        let version: i64 = self
+            .conn
+            .query_row(
+                "SELECT version FROM schema_versions WHERE component = ?1",
+                [component],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        let known = steps.len() as i64;
+        if version > known {
+            return Err(ArchiveError::Invalid {
+                what: component,
+                why: format!("schema version {version} is newer than this satchel ({known})"),
+            });
         }
-        if version < 4 {
-            self.conn
-                .execute_batch(&format!("BEGIN;\n{SCHEMA_V4}\nCOMMIT;"))?;
+        for (i, sql) in steps.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.unchecked_transaction()?;
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO schema_versions(component, version) VALUES (?1, ?2)
+                 ON CONFLICT(component) DO UPDATE SET version = excluded.version",
+                params![component, i as i64 + 1],
+            )?;
+            tx.commit()?;
         }
         Ok(())
     }
@@ -733,26 +780,6 @@ pub fn insert_message(tx: &Transaction<'_>, pack: &str, m: &NewMessage<'_>) -> R
         m.subject
     ])?;
     Ok(())
-}
-
-/// Adds a message to a mailbox; false if it was already there.
-pub fn insert_membership(
-    tx: &Transaction<'_>,
-    mailbox: &str,
-    id: &str,
-    folder: &str,
-) -> Result<bool> {
-    let n = tx
-        .prepare_cached(
-            "INSERT OR IGNORE INTO membership(mailbox, id, folder, added) VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![mailbox, id, folder, now()])?;
-    if n > 0 {
-        // Its index document must now list one more mailbox.
-        tx.prepare_cached("UPDATE messages SET indexed = 0 WHERE id = ?1")?
-            .execute([id])?;
-    }
-    Ok(n > 0)
 }
 
 fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {

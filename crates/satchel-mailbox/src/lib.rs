@@ -8,6 +8,7 @@
 pub mod error;
 pub mod imap;
 pub mod run;
+pub mod state;
 pub mod stub;
 
 pub use error::{Result, RunError};

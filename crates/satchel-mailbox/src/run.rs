@@ -24,6 +24,7 @@
 
 use crate::error::{Result, RunError};
 use crate::imap::{Appendable, Fetched, Imap, ImapUrl, imap_date};
+use crate::state::ImapState;
 use crate::stub::{self, STUB_HEADER};
 use satchel_api::{ArchiveFolderSummary, ArchivePolicy, ArchiveRunFailure, ArchiveRunSummary};
 use satchel_archive::{Archive, BatchItem, ItemStatus};

@@ -3,6 +3,10 @@
 //! time format of every endpoint ([`time`]), and the one scheduler
 //! ([`schedule`]) that starts the due jobs.
 //!
+//! Its tables (`jobs`, and `archive_schedules`: each mailbox's IMAP archive
+//! schedule) are the service's component `jobs` in the archive's SQLite
+//! file, with their own migrations ([`migrate`]).
+//!
 //! The runtime state ([`JobRuntime`]) belongs to the [`crate::Service`]: the
 //! `Notify` that wakes the scheduler when a schedule changes and the set of
 //! mailboxes with an archive run in progress. Nothing is global, so two
@@ -13,13 +17,43 @@ pub mod schedule;
 use chrono::{DateTime, SecondsFormat, Utc};
 use satchel_api as api;
 use satchel_archive::ArchiveError;
-use satchel_archive::catalog::rusqlite::{self, Connection, params};
+use satchel_archive::catalog::rusqlite::{self, Connection, OptionalExtension, params};
+use satchel_archive::catalog::{Catalog, now};
 use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 use tokio::sync::Notify;
 
 type Result<T, E = ArchiveError> = std::result::Result<T, E>;
+
+/// The component's name in `schema_versions`.
+pub const COMPONENT: &str = "jobs";
+
+/// Version 1: the tables catalog versions 2 and 3 created (`IF NOT EXISTS`,
+/// so a catalog of that time keeps its rows).
+const V1: &str = r#"
+CREATE TABLE IF NOT EXISTS jobs(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL,
+  mailbox TEXT,
+  started INTEGER NOT NULL,
+  finished INTEGER,
+  outcome TEXT NOT NULL,
+  detail TEXT NOT NULL DEFAULT '{}'
+);
+-- No row = no schedule (off). The policy is satchel-mailbox's, as JSON.
+CREATE TABLE IF NOT EXISTS archive_schedules(
+  mailbox TEXT PRIMARY KEY REFERENCES mailboxes(address) ON DELETE CASCADE,
+  cron TEXT NOT NULL,
+  policy TEXT NOT NULL,
+  updated INTEGER NOT NULL
+);
+"#;
+
+/// Creates or upgrades the jobs tables; run once when the service opens.
+pub fn migrate(cat: &Catalog) -> Result<()> {
+    cat.migrate_component(COMPONENT, &[V1])
+}
 
 /// Kinds of job: an offline update, an offline flush, an IMAP archive run.
 pub const OFFLINE_UPDATE: &str = "offline-update";
@@ -150,6 +184,68 @@ impl crate::Service {
 /// How many records one listing returns at most.
 pub fn clamp(limit: usize) -> usize {
     limit.clamp(1, 1000)
+}
+
+/// A mailbox's archive schedule.
+#[derive(Clone, Debug)]
+pub struct ArchiveSchedule {
+    pub mailbox: String,
+    pub cron: String,
+    /// The run's policy as JSON (satchel-mailbox's `Policy`).
+    pub policy: serde_json::Value,
+}
+
+/// One mailbox's archive schedule, if it has one.
+pub fn archive_schedule(conn: &Connection, mailbox: &str) -> Result<Option<ArchiveSchedule>> {
+    Ok(conn
+        .query_row(
+            "SELECT mailbox, cron, policy FROM archive_schedules WHERE mailbox = ?1",
+            [mailbox],
+            schedule_row,
+        )
+        .optional()?)
+}
+
+/// Every mailbox's archive schedule.
+pub fn archive_schedules(conn: &Connection) -> Result<Vec<ArchiveSchedule>> {
+    let mut stmt =
+        conn.prepare("SELECT mailbox, cron, policy FROM archive_schedules ORDER BY mailbox")?;
+    let rows = stmt.query_map([], schedule_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Sets (Some) or removes (None) a mailbox's archive schedule.
+pub fn set_archive_schedule(
+    cat: &Catalog,
+    mailbox: &str,
+    schedule: Option<(&str, &serde_json::Value)>,
+) -> Result<()> {
+    cat.mailbox(mailbox)?;
+    let conn = cat.conn();
+    match schedule {
+        Some((cron, policy)) => conn.execute(
+            "INSERT INTO archive_schedules(mailbox, cron, policy, updated) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(mailbox) DO UPDATE SET cron = excluded.cron, policy = excluded.policy,
+               updated = excluded.updated",
+            params![mailbox, cron, policy.to_string(), now()],
+        )?,
+        None => conn.execute(
+            "DELETE FROM archive_schedules WHERE mailbox = ?1",
+            [mailbox],
+        )?,
+    };
+    Ok(())
+}
+
+fn schedule_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ArchiveSchedule> {
+    let policy: String = r.get(2)?;
+    Ok(ArchiveSchedule {
+        mailbox: r.get(0)?,
+        cron: r.get(1)?,
+        // Written by this code as JSON; unreadable reads as null, and the
+        // scheduler leaves such a schedule out with a warning.
+        policy: serde_json::from_str(&policy).unwrap_or(serde_json::Value::Null),
+    })
 }
 
 /// The service's job machinery while it runs.

@@ -6,15 +6,17 @@
 //! Each mailbox's offline repository lives in
 //! `<data>/offline/<mailbox_dir_name of the address>/` (docs/offline-service.md).
 
+pub mod state;
 pub mod update;
 
 use crate::error::ServiceError;
 use crate::jobs::{self, schedule};
 use crate::service::{Caller, Service};
 use satchel_api::{self as api, Limit};
-use satchel_archive::catalog::{Catalog, OfflineRow};
+use satchel_archive::catalog::Catalog;
 use satchel_offline::{Manifest, OfflineRepositoryList, OfflineRepositoryListing, Repository};
 use serde::{Deserialize, Serialize};
+use state::{OfflineRow, OfflineTables};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -479,7 +481,7 @@ impl Service {
         let duration_ms = started.elapsed().as_millis() as i64;
         let applied = row.enabled.then_some(applied.as_str());
         update::record(
-            &mut *self.archive.catalog()?,
+            &*self.archive.catalog()?,
             mailbox,
             &plan,
             &manifest,

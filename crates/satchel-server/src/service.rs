@@ -106,6 +106,14 @@ impl Service {
                 "sealed IMAP passwords stored in clear by an older version"
             );
         }
+        {
+            // The tables the service's parts keep in the catalog's file, each
+            // with its own migrations.
+            let cat = archive.catalog()?;
+            satchel_mailbox::state::migrate(&cat)?;
+            crate::offline::state::migrate(&cat)?;
+            crate::jobs::migrate(&cat)?;
+        }
         let interrupted = crate::jobs::mark_interrupted(archive.catalog()?.conn())?;
         if interrupted > 0 {
             tracing::warn!(interrupted, "jobs cut short by the previous stop");

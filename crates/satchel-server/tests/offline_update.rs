@@ -406,3 +406,32 @@ fn s3_repositories_are_refused_by_name() {
         .expect_err("refused");
     assert!(err.to_string().contains("cloud"), "{err}");
 }
+
+/// Removals reach the offline repository through the archive's membership
+/// log (no trigger into an offline queue): the next update is incremental and
+/// tombstones exactly the message that left; one that left and came back is
+/// live again.
+#[test]
+fn a_message_that_leaves_the_mailbox_leaves_the_offline_repository() {
+    let e = env();
+    let ids = e.import((0..5).map(|i| message(&format!("r{i}"), 3, 300)).collect());
+    e.enable(None, None);
+    assert_eq!(e.sync().added, 5);
+    let removed = |id: &str| {
+        let mut cat = e.service.archive().catalog().expect("catalog");
+        assert!(cat.remove_membership(MB, id).expect("remove"), "was there");
+    };
+    removed(&ids[0]);
+    removed(&ids[1]);
+    let r = e.sync();
+    assert!(!r.full, "incremental: {r:?}");
+    assert_eq!((r.added, r.removed, r.messages), (0, 2, 3), "{r:?}");
+    assert_eq!(e.live(), ids[2..].iter().cloned().collect::<HashSet<_>>());
+
+    // Back again: a later log entry, so a new addition.
+    e.import(vec![message("r1", 3, 300)]);
+    let r = e.sync();
+    assert_eq!((r.added, r.removed, r.messages), (1, 0, 4), "{r:?}");
+    assert!(e.live().contains(&ids[1]));
+    assert_eq!(e.sync().outcome, "unchanged");
+}

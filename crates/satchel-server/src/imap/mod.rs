@@ -160,7 +160,7 @@ impl Service {
     pub(crate) fn archive_schedule_list(
         &self,
     ) -> Result<Vec<(String, String, api::ArchivePolicy)>> {
-        let list = self.archive().catalog()?.archive_schedules()?;
+        let list = jobs::archive_schedules(self.archive().catalog()?.conn())?;
         Ok(list
             .into_iter()
             .filter_map(|s| match serde_json::from_value(s.policy) {
@@ -181,7 +181,10 @@ impl Service {
         caller.require_admin()?;
         let cat = self.archive().catalog()?;
         cat.mailbox(address)?;
-        Ok(schedule_view(address, cat.archive_schedule(address)?))
+        Ok(schedule_view(
+            address,
+            jobs::archive_schedule(cat.conn(), address)?,
+        ))
     }
 
     /// Sets a mailbox's archive schedule (cron, local time), or turns it off.
@@ -195,23 +198,23 @@ impl Service {
         let cron = body.cron.trim();
         let cat = self.archive().catalog()?;
         if cron.eq_ignore_ascii_case("off") || cron.is_empty() {
-            cat.set_archive_schedule(address, None)?;
+            jobs::set_archive_schedule(&cat, address, None)?;
         } else {
             schedule::parse(cron).map_err(ServiceError::BadRequest)?;
             satchel_mailbox::run::validate(&body.policy).map_err(run_error)?;
             let policy = serde_json::to_value(&body.policy)
                 .map_err(|e| ServiceError::Internal(e.to_string()))?;
-            cat.set_archive_schedule(address, Some((cron, &policy)))?;
+            jobs::set_archive_schedule(&cat, address, Some((cron, &policy)))?;
         }
         self.jobs.schedules_changed();
-        Ok(schedule_view(address, cat.archive_schedule(address)?))
+        Ok(schedule_view(
+            address,
+            jobs::archive_schedule(cat.conn(), address)?,
+        ))
     }
 }
 
-fn schedule_view(
-    address: &str,
-    s: Option<satchel_archive::catalog::ArchiveSchedule>,
-) -> api::ArchiveScheduleView {
+fn schedule_view(address: &str, s: Option<jobs::ArchiveSchedule>) -> api::ArchiveScheduleView {
     match s {
         None => api::ArchiveScheduleView {
             mailbox: address.to_string(),

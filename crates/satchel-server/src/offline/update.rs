@@ -3,8 +3,8 @@
 //! the manifest, compact if due, then record the state.
 //!
 //! The recorded live set (`offline_members`) and `last_seq` make the common
-//! case incremental: only membership rows after `last_seq`, the removal
-//! queue, the messages that left the since-window and (under a size cap) the
+//! case incremental: only the archive's membership log after `last_seq`
+//! (what arrived, what left), the messages that left the since-window and (under a size cap) the
 //! oldest live messages are read. A full reselection (metadata of the whole
 //! mailbox, still writing only what the repository lacks) happens on the
 //! first update, after a flush, when the effective settings changed, and when
@@ -12,8 +12,9 @@
 //! its manifest switch and its catalog commit).
 
 use super::Effective;
+use super::state::{OfflineCandidate, OfflineCommit, OfflineState, OfflineTables};
 use crate::error::ServiceError;
-use satchel_archive::catalog::{Catalog, OfflineCandidate, OfflineCommit, OfflineState};
+use satchel_archive::catalog::Catalog;
 use satchel_archive::{Archive, MessageMeta};
 use satchel_offline::{Manifest, MessageEntry, MessageId, Repository};
 use std::cmp::Reverse;
@@ -36,7 +37,7 @@ pub struct Plan {
     pub desired: Vec<OfflineCandidate>,
     /// Ids to tombstone (live in the repository now).
     pub remove: Vec<String>,
-    pub removed_upto: i64,
+    /// The membership log of the mailbox up to this seq is taken into account.
     pub last_seq: i64,
     /// Raw bytes of the live set after the update.
     pub message_bytes: u64,
@@ -87,9 +88,8 @@ pub fn plan_full(
     now: i64,
     live: &HashSet<String>,
 ) -> Result<Plan> {
-    let queue = cat.offline_removed(mailbox)?;
-    let all = cat.offline_all_members(mailbox)?;
-    let last_seq = all.iter().map(|c| c.seq).max().unwrap_or(0);
+    let last_seq = cat.last_seq(mailbox)?;
+    let all = cat.member_entries_since(mailbox, 0)?;
     let desired = select(all, eff, now);
     let wanted: HashSet<&str> = desired.iter().map(|c| c.id.as_str()).collect();
     let mut remove: Vec<String> = live
@@ -109,7 +109,6 @@ pub fn plan_full(
             .collect(),
         desired,
         remove,
-        removed_upto: queue.last().map(|q| q.0).unwrap_or(0),
         last_seq,
     })
 }
@@ -123,17 +122,17 @@ pub fn plan_incremental(
     now: i64,
     state: &OfflineState,
 ) -> Result<Plan> {
-    let queue = cat.offline_removed(mailbox)?;
-    let new = cat.offline_new_members(mailbox, state.last_seq)?;
+    let upto = cat.last_seq(mailbox)?.max(state.last_seq);
+    let left = cat.removals_between(mailbox, state.last_seq, upto)?;
+    let new = cat.member_entries_since(mailbox, state.last_seq)?;
     let mut plan = Plan {
-        removed_upto: queue.last().map(|q| q.0).unwrap_or(0),
-        last_seq: new.iter().map(|c| c.seq).max().unwrap_or(state.last_seq),
+        last_seq: upto,
         message_bytes: state.message_bytes,
         messages: state.messages,
         ..Plan::default()
     };
     let mut gone: HashSet<String> = HashSet::new();
-    for (_, id) in &queue {
+    for (_, id) in &left {
         if let Some(c) = cat.offline_member(mailbox, id)? {
             plan.drop_live(&mut gone, c);
         }
@@ -275,7 +274,7 @@ pub fn maybe_compact(repo: &mut Repository, eff: &Effective) -> Result<bool> {
 
 /// Records the completed update.
 pub fn record(
-    cat: &mut Catalog,
+    cat: &Catalog,
     mailbox: &str,
     plan: &Plan,
     manifest: &Manifest,
@@ -301,7 +300,6 @@ pub fn record(
             plan.add.clone()
         },
         removed: plan.remove.clone(),
-        removed_upto: plan.removed_upto,
         state: OfflineState {
             epoch: Some(manifest.epoch.clone()),
             generation: manifest.generation,

@@ -1,0 +1,181 @@
+//! The membership log: every message that joined or left a mailbox, with an
+//! ever-growing `seq` shared by additions and removals. A message's `seq` in
+//! `membership` is the seq of the log entry that added it, so "what changed in
+//! this mailbox since seq N" is one range scan of the log. Offline updates (and
+//! any other incremental reader) keep the last seq they considered and read
+//! the log from there; the archive knows nothing about them.
+
+use super::{Catalog, MessageMeta, RepositoryInfo, now};
+use crate::error::{ArchiveError, Result};
+use rusqlite::{OptionalExtension, Transaction, params};
+
+/// Catalog version 5: the membership log, seeded with every membership row
+/// under its own seq (so seqs recorded before stay valid), and the component
+/// versions of the tables other crates keep in this file.
+pub(super) const SCHEMA_V5: &str = r#"
+CREATE TABLE membership_log(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  mailbox TEXT NOT NULL,
+  id TEXT NOT NULL,
+  change TEXT NOT NULL CHECK(change IN ('add', 'remove')),
+  at INTEGER NOT NULL
+);
+CREATE INDEX membership_log_mailbox ON membership_log(mailbox, seq);
+INSERT INTO membership_log(seq, mailbox, id, change, at)
+  SELECT seq, mailbox, id, 'add', added FROM membership ORDER BY seq;
+-- A seq is never handed out twice: the log goes on after the highest seq
+-- membership ever had (rows may have left since).
+DELETE FROM sqlite_sequence WHERE name = 'membership_log';
+INSERT INTO sqlite_sequence(name, seq)
+  SELECT 'membership_log', coalesce(max(seq), 0) FROM (
+    SELECT seq FROM sqlite_sequence WHERE name = 'membership'
+    UNION ALL SELECT max(seq) FROM membership_log);
+-- However a message leaves a mailbox (removal, a mailbox's deletion), the
+-- log says so.
+CREATE TRIGGER membership_log_remove AFTER DELETE ON membership
+BEGIN
+  INSERT INTO membership_log(mailbox, id, change, at)
+    VALUES (old.mailbox, old.id, 'remove', CAST(strftime('%s', 'now') AS INTEGER));
+END;
+CREATE TABLE schema_versions(
+  component TEXT PRIMARY KEY,
+  version INTEGER NOT NULL
+);
+PRAGMA user_version = 5;
+"#;
+
+/// A message of a mailbox as incremental readers see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberEntry {
+    pub seq: i64,
+    pub id: String,
+    pub size: u64,
+    /// Date header (Unix seconds), else the time it entered the mailbox.
+    pub time: i64,
+}
+
+fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<MemberEntry> {
+    Ok(MemberEntry {
+        seq: r.get(0)?,
+        id: r.get(1)?,
+        size: r.get::<_, i64>(2)? as u64,
+        time: r.get(3)?,
+    })
+}
+
+const MEMBER_SELECT: &str = "SELECT m.seq, m.id, g.size, coalesce(g.date, m.added)
+     FROM membership m JOIN messages g ON g.id = m.id";
+
+/// Adds a message to a mailbox, logging the addition; false if it was
+/// already there.
+pub fn insert_membership(
+    tx: &Transaction<'_>,
+    mailbox: &str,
+    id: &str,
+    folder: &str,
+) -> Result<bool> {
+    let there = tx
+        .prepare_cached("SELECT 1 FROM membership WHERE mailbox = ?1 AND id = ?2")?
+        .exists(params![mailbox, id])?;
+    if there {
+        return Ok(false);
+    }
+    let at = now();
+    tx.prepare_cached(
+        "INSERT INTO membership_log(mailbox, id, change, at) VALUES (?1, ?2, 'add', ?3)",
+    )?
+    .execute(params![mailbox, id, at])?;
+    let seq = tx.last_insert_rowid();
+    tx.prepare_cached(
+        "INSERT INTO membership(seq, mailbox, id, folder, added) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![seq, mailbox, id, folder, at])?;
+    // Its index document must now list one more mailbox.
+    tx.prepare_cached("UPDATE messages SET indexed = 0 WHERE id = ?1")?
+        .execute([id])?;
+    Ok(true)
+}
+
+impl Catalog {
+    /// Takes a message out of a mailbox (its bytes stay in the store); the
+    /// log records the removal. False if it was not there.
+    pub fn remove_membership(&mut self, mailbox: &str, id: &str) -> Result<bool> {
+        let tx = self.conn.transaction()?;
+        let n = tx.execute(
+            "DELETE FROM membership WHERE mailbox = ?1 AND id = ?2",
+            params![mailbox, id],
+        )?;
+        if n > 0 {
+            // Its index document must now list one mailbox fewer.
+            tx.execute("UPDATE messages SET indexed = 0 WHERE id = ?1", [id])?;
+        }
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    /// The highest log seq of the mailbox (0 if nothing ever happened in it).
+    pub fn last_seq(&self, mailbox: &str) -> Result<i64> {
+        Ok(self.conn.query_row(
+            "SELECT coalesce(max(seq), 0) FROM membership_log WHERE mailbox = ?1",
+            [mailbox],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Messages that left the mailbox after `after_seq` up to `upto`:
+    /// (seq, id), oldest first.
+    pub fn removals_between(
+        &self,
+        mailbox: &str,
+        after_seq: i64,
+        upto: i64,
+    ) -> Result<Vec<(i64, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, id FROM membership_log WHERE mailbox = ?1 AND change = 'remove'
+               AND seq > ?2 AND seq <= ?3 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![mailbox, after_seq, upto], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The mailbox's messages that arrived after `after_seq` (and are still
+    /// there), oldest first.
+    pub fn member_entries_since(&self, mailbox: &str, after_seq: i64) -> Result<Vec<MemberEntry>> {
+        let sql = format!("{MEMBER_SELECT} WHERE m.mailbox = ?1 AND m.seq > ?2 ORDER BY m.seq");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![mailbox, after_seq], entry)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A stored message's catalog entry.
+    pub fn message_meta(&self, id: &str) -> Result<Option<MessageMeta>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id, size, date, sender, subject FROM messages WHERE id = ?1")?
+            .query_row([id], |r| {
+                Ok(MessageMeta {
+                    id: r.get(0)?,
+                    size: r.get::<_, i64>(1)? as u64,
+                    date: r.get(2)?,
+                    from: r.get(3)?,
+                    subject: r.get(4)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// A mailbox's default repository (one indexed lookup, unlike
+    /// [`Catalog::mailbox`] which counts the mailbox's messages).
+    pub fn default_repository(&self, address: &str) -> Result<RepositoryInfo> {
+        self.conn
+            .prepare_cached(
+                "SELECT r.name, r.kind, r.path FROM mailboxes b
+                 JOIN repositories r ON r.name = b.repo WHERE b.address = ?1",
+            )?
+            .query_row([address], super::repository_row)
+            .optional()?
+            .ok_or_else(|| ArchiveError::NoMailbox(address.into()))
+    }
+}
