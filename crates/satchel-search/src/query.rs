@@ -46,7 +46,7 @@ impl SearchQuery {
         require_shallow(&words)?;
         let ast = query_grammar::parse_query(&words).map_err(|_| QueryError::Syntax(words))?;
         mailbox_filters(&ast, &mut query.mailboxes)?;
-        query.words = Some(ast);
+        query.words = Some(negations_within_all(ast));
         Ok(query)
     }
 
@@ -91,6 +91,36 @@ impl SearchQuery {
             clauses.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
         }
         Ok(Box::new(BooleanQuery::new(clauses)))
+    }
+}
+
+/// Gives every group made only of `NOT`s something to subtract from: all
+/// messages. Tantivy matches nothing for a boolean query without a positive
+/// clause, so `razor AND NOT spam` (a required group holding only `NOT spam`)
+/// found nothing while `razor NOT spam` worked.
+fn negations_within_all(ast: UserInputAst) -> UserInputAst {
+    match ast {
+        UserInputAst::Clause(clauses) => {
+            let only_negations = !clauses.is_empty()
+                && clauses
+                    .iter()
+                    .all(|(occur, _)| *occur == Some(Occur::MustNot));
+            let mut clauses: Vec<_> = clauses
+                .into_iter()
+                .map(|(occur, a)| (occur, negations_within_all(a)))
+                .collect();
+            if only_negations {
+                clauses.push((
+                    Some(Occur::Must),
+                    UserInputAst::Leaf(Box::new(UserInputLeaf::All)),
+                ));
+            }
+            UserInputAst::Clause(clauses)
+        }
+        UserInputAst::Boost(inner, boost) => {
+            UserInputAst::Boost(Box::new(negations_within_all(*inner)), boost)
+        }
+        leaf => leaf,
     }
 }
 

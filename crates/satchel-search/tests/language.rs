@@ -75,6 +75,17 @@ fn ids_within(q: &str, within: Option<&[&str]>) -> Vec<String> {
 }
 
 #[test]
+fn a_negation_subtracts_from_what_its_group_would_find() {
+    // Each form once failed: a group of only NOTs matched nothing.
+    assert_eq!(ids("razor AND NOT quokka"), ["a"]);
+    assert_eq!(ids("razor AND (NOT quokka)"), ["a"]);
+    assert_eq!(ids("razor NOT quokka"), ["a"]);
+    assert_eq!(ids("NOT razor"), ["c"]);
+    assert_eq!(ids("NOT razor NOT wombat"), Vec::<String>::new());
+    assert_eq!(ids("(NOT razor) OR quokka"), ["b", "c"]);
+}
+
+#[test]
 fn every_form_finds_what_it_says() {
     assert_eq!(ids("razor"), ["a", "b"]);
     assert_eq!(ids("razor after:2002-08-01"), ["b"]);
