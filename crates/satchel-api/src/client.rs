@@ -309,12 +309,8 @@ impl Client {
             .await
     }
 
-    pub async fn message(&self, address: &str, id: &str) -> Result<Vec<u8>, ApiError> {
-        let path = format!(
-            "/api/v1/mailboxes/{}/messages/{}",
-            segment(address),
-            segment(id)
-        );
+    pub async fn message(&self, address: &str, id: &MessageId) -> Result<Vec<u8>, ApiError> {
+        let path = format!("/api/v1/mailboxes/{}/messages/{id}", segment(address));
         let resp = self.send(self.request(Method::GET, &path)).await?;
         Ok(resp.bytes().await?.to_vec())
     }

@@ -1,5 +1,7 @@
 //! Request and response bodies of `/api/v1`. Field names are the JSON names.
 
+/// A message's id: hex in JSON, one type on both sides (satchel-message's).
+pub use satchel_message::MessageId;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -133,7 +135,7 @@ pub enum ImportStatus {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ImportResult {
     pub origin: String,
-    pub id: Option<String>,
+    pub id: Option<MessageId>,
     pub status: ImportStatus,
     #[serde(default)]
     pub reason: Option<String>,
@@ -155,7 +157,7 @@ pub struct ImportReport {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SearchHit {
-    pub id: String,
+    pub id: MessageId,
     pub mailboxes: Vec<String>,
     /// Unix seconds.
     pub date: Option<i64>,

@@ -33,7 +33,7 @@ pub enum ItemStatus {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ItemOutcome {
     pub origin: String,
-    pub id: Option<String>,
+    pub id: Option<MessageId>,
     pub status: ItemStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -55,7 +55,7 @@ pub struct Archive {
 /// A message being added, after the cheap checks and before the pack.
 struct Prepared {
     slot: usize,
-    id: String,
+    id: MessageId,
     summary: MessageSummary,
     frame: Option<Vec<u8>>,
     size: u64,
@@ -166,28 +166,27 @@ impl Archive {
         let repo = self.catalog()?.repository(&info.repo)?;
         require_local_disk(&repo)?;
 
-        let ids: Vec<Option<String>> = items
+        let ids: Vec<Option<MessageId>> = items
             .par_iter()
             .map(|it| {
-                (from_server || not_mail_reason(&it.raw).is_none())
-                    .then(|| MessageId::of(&it.raw).to_string())
+                (from_server || not_mail_reason(&it.raw).is_none()).then(|| MessageId::of(&it.raw))
             })
             .collect();
         let (stored, members) = {
             let cat = self.catalog()?;
-            let stored = cat.known_ids(ids.iter().flatten().map(String::as_str))?;
+            let stored = cat.known_ids(ids.iter().flatten())?;
             let mut members = HashSet::new();
             for id in ids.iter().flatten() {
                 if cat.in_mailbox(mailbox, id)? {
-                    members.insert(id.clone());
+                    members.insert(*id);
                 }
             }
             (stored, members)
         };
 
         let mut outcomes: Vec<ItemOutcome> = Vec::with_capacity(items.len());
-        let mut wanted: Vec<usize> = Vec::new();
-        let mut seen: HashSet<&str> = HashSet::new();
+        let mut wanted: Vec<(usize, MessageId)> = Vec::new();
+        let mut seen: HashSet<MessageId> = HashSet::new();
         for (slot, (item, id)) in items.iter().zip(&ids).enumerate() {
             let outcome = match id {
                 None => ItemOutcome {
@@ -196,17 +195,17 @@ impl Archive {
                     status: ItemStatus::Failed,
                     reason: not_mail_reason(&item.raw),
                 },
-                Some(id) if members.contains(id) || !seen.insert(id.as_str()) => ItemOutcome {
+                Some(id) if members.contains(id) || !seen.insert(*id) => ItemOutcome {
                     origin: item.origin.clone(),
-                    id: Some(id.clone()),
+                    id: Some(*id),
                     status: ItemStatus::Duplicate,
                     reason: None,
                 },
                 Some(id) => {
-                    wanted.push(slot);
+                    wanted.push((slot, *id));
                     ItemOutcome {
                         origin: item.origin.clone(),
-                        id: Some(id.clone()),
+                        id: Some(*id),
                         status: ItemStatus::Imported,
                         reason: None,
                     }
@@ -218,9 +217,8 @@ impl Archive {
         let started = std::time::Instant::now();
         let prepared: Vec<Prepared> = wanted
             .par_iter()
-            .map(|&slot| {
+            .map(|&(slot, id)| {
                 let raw = &items[slot].raw;
-                let id = ids[slot].clone().unwrap_or_default();
                 let frame = if stored.contains(&id) {
                     None
                 } else {
@@ -289,18 +287,18 @@ impl Archive {
     /// nothing: the messages stay unindexed in the catalog and the next commit
     /// indexes them again.
     fn index_prepared(&self, prepared: &[Prepared]) -> Result<()> {
-        let mut boxes: HashMap<&str, Vec<String>> = HashMap::new();
+        let mut boxes: HashMap<MessageId, Vec<String>> = HashMap::new();
         {
             let cat = self.catalog()?;
             for p in prepared {
-                boxes.insert(&p.id, cat.mailboxes_of(&p.id)?);
+                boxes.insert(p.id, cat.mailboxes_of(&p.id)?);
             }
         }
         let docs: Vec<DocInput<'_>> = prepared
             .iter()
             .map(|p| DocInput {
                 id: &p.id,
-                mailboxes: boxes.get(p.id.as_str()).map_or(&[], Vec::as_slice),
+                mailboxes: boxes.get(&p.id).map_or(&[], Vec::as_slice),
                 summary: &p.summary,
             })
             .collect();
@@ -366,13 +364,13 @@ impl Archive {
         // Documents already in the writer are committed first, so the pass
         // below only adds what the catalog still lists.
         let mut total = self.commit_locked()?;
-        let mut after = String::new();
+        let mut after = None;
         loop {
-            let ids = self.catalog()?.unindexed_after(&after, 512)?;
+            let ids = self.catalog()?.unindexed_after(after.as_ref(), 512)?;
             let Some(last) = ids.last() else {
                 return Ok(total);
             };
-            after = last.clone();
+            after = Some(*last);
             let mut prepared = Vec::with_capacity(ids.len());
             for (slot, id) in ids.into_iter().enumerate() {
                 // A damaged message stays unindexed (and reported) rather than
@@ -399,7 +397,7 @@ impl Archive {
 
     /// The original bytes of a stored message, verified against its id: a damaged
     /// blob is an error, never wrong bytes.
-    pub fn read(&self, id: &str) -> Result<Vec<u8>> {
+    pub fn read(&self, id: &MessageId) -> Result<Vec<u8>> {
         let loc = self
             .catalog()?
             .location(id)?
@@ -409,12 +407,12 @@ impl Archive {
             })?;
         let raw = store::read_blob(&self.resolve(&loc.repo_path), &loc.pack, loc.span, loc.size)
             .map_err(|e| ArchiveError::Damaged {
-                id: id.into(),
+                id: *id,
                 why: e.to_string(),
             })?;
-        if MessageId::of(&raw).as_str() != id {
+        if MessageId::of(&raw) != *id {
             return Err(ArchiveError::Damaged {
-                id: id.into(),
+                id: *id,
                 why: "its bytes no longer hash to its id".into(),
             });
         }
@@ -423,11 +421,11 @@ impl Archive {
 
     /// A message of a mailbox: refuses ids that are archived only elsewhere, so a
     /// grant on one mailbox never opens another's mail.
-    pub fn get(&self, mailbox: &str, id: &str) -> Result<Vec<u8>> {
+    pub fn get(&self, mailbox: &str, id: &MessageId) -> Result<Vec<u8>> {
         if !self.catalog()?.in_mailbox(mailbox, id)? {
             return Err(ArchiveError::NotInMailbox {
                 mailbox: mailbox.into(),
-                id: id.into(),
+                id: *id,
             });
         }
         self.read(id)

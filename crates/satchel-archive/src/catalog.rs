@@ -12,6 +12,7 @@
 
 use crate::error::{ArchiveError, Result};
 use crate::index::Pending;
+use crate::message::MessageId;
 use crate::secret::SecretKey;
 use crate::store::Span;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -165,7 +166,7 @@ pub struct Grant {
 /// A stored message's catalog entry.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MessageMeta {
-    pub id: String,
+    pub id: MessageId,
     pub size: u64,
     pub date: Option<i64>,
     pub from: String,
@@ -191,7 +192,7 @@ pub struct Location {
 
 /// A message ready to enter the catalog after its pack is durable.
 pub struct NewMessage<'a> {
-    pub id: &'a str,
+    pub id: &'a MessageId,
     pub size: u64,
     pub span: Span,
     pub date: Option<i64>,
@@ -652,20 +653,23 @@ impl Catalog {
     // ---- messages ----
 
     /// Which of these ids the store already holds.
-    pub fn known_ids<'a>(&self, ids: impl Iterator<Item = &'a str>) -> Result<HashSet<String>> {
+    pub fn known_ids<'a>(
+        &self,
+        ids: impl Iterator<Item = &'a MessageId>,
+    ) -> Result<HashSet<MessageId>> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT 1 FROM messages WHERE id = ?1")?;
         let mut known = HashSet::new();
         for id in ids {
             if stmt.exists([id])? {
-                known.insert(id.to_string());
+                known.insert(*id);
             }
         }
         Ok(known)
     }
 
-    pub fn location(&self, id: &str) -> Result<Option<Location>> {
+    pub fn location(&self, id: &MessageId) -> Result<Option<Location>> {
         Ok(self
             .conn
             .query_row(
@@ -688,14 +692,14 @@ impl Catalog {
             .optional()?)
     }
 
-    pub fn in_mailbox(&self, mailbox: &str, id: &str) -> Result<bool> {
+    pub fn in_mailbox(&self, mailbox: &str, id: &MessageId) -> Result<bool> {
         Ok(self
             .conn
             .prepare_cached("SELECT 1 FROM membership WHERE mailbox = ?1 AND id = ?2")?
             .exists(params![mailbox, id])?)
     }
 
-    pub fn mailboxes_of(&self, id: &str) -> Result<Vec<String>> {
+    pub fn mailboxes_of(&self, id: &MessageId) -> Result<Vec<String>> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT mailbox FROM membership WHERE id = ?1 ORDER BY mailbox")?;
@@ -728,10 +732,16 @@ impl Catalog {
 
     /// Unindexed messages in id order after `after` (a cursor, so that a pass
     /// over them ends even when some stay unindexed).
-    pub fn unindexed_after(&self, after: &str, limit: usize) -> Result<Vec<String>> {
+    pub fn unindexed_after(
+        &self,
+        after: Option<&MessageId>,
+        limit: usize,
+    ) -> Result<Vec<MessageId>> {
         let mut stmt = self.conn.prepare(
             "SELECT id FROM messages WHERE indexed = 0 AND id > ?1 ORDER BY id LIMIT ?2",
         )?;
+        // Every id sorts after '' (ids are hex TEXT, so SQL orders them as bytes).
+        let after = after.map_or_else(String::new, MessageId::to_hex);
         let rows = stmt.query_map(params![after, limit as i64], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

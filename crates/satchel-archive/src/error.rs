@@ -1,3 +1,4 @@
+use crate::message::MessageId;
 use std::path::PathBuf;
 
 /// Errors of the archive library. Each says what failed and on what, so the service
@@ -29,11 +30,11 @@ pub enum ArchiveError {
     #[error("may not search mailbox {0}")]
     NotSearchable(String),
     #[error("message {id} is not in mailbox {mailbox}")]
-    NotInMailbox { mailbox: String, id: String },
+    NotInMailbox { mailbox: String, id: MessageId },
     #[error("invalid {what}: {why}")]
     Invalid { what: &'static str, why: String },
     #[error("message {id} is damaged in the store: {why}")]
-    Damaged { id: String, why: String },
+    Damaged { id: MessageId, why: String },
 }
 
 pub type Result<T, E = ArchiveError> = std::result::Result<T, E>;

@@ -9,7 +9,7 @@
 
 use crate::archive::Archive;
 use crate::error::{ArchiveError, IoContext, Result};
-use crate::message::MessageSummary;
+use crate::message::{MessageId, MessageSummary};
 use satchel_search::{Fields, SearchQuery, Snippets, top_ids};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -42,13 +42,13 @@ struct Writer {
 /// A document in the writer but in no commit yet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pending {
-    pub id: String,
+    pub id: MessageId,
     pub mailboxes: usize,
 }
 
 /// One message's document, as [`SearchIndex::put_batch`] takes it.
 pub struct DocInput<'a> {
-    pub id: &'a str,
+    pub id: &'a MessageId,
     pub mailboxes: &'a [String],
     pub summary: &'a MessageSummary,
 }
@@ -67,7 +67,7 @@ pub struct SearchRequest {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SearchHit {
-    pub id: String,
+    pub id: MessageId,
     pub mailboxes: Vec<String>,
     pub date: Option<i64>,
     pub from: String,
@@ -129,10 +129,11 @@ impl SearchIndex {
         let added = (|| {
             let writer = w.writer(&self.index)?;
             for d in docs {
-                writer.delete_term(Term::from_field_text(self.fields.id, d.id));
+                let id = d.id.to_hex();
+                writer.delete_term(Term::from_field_text(self.fields.id, &id));
                 writer.add_document(satchel_search::document(
                     &self.fields,
-                    d.id,
+                    &id,
                     d.mailboxes.iter().map(String::as_str),
                     d.summary,
                 ))?;
@@ -142,7 +143,7 @@ impl SearchIndex {
         match added {
             Ok(()) => {
                 w.pending.extend(docs.iter().map(|d| Pending {
-                    id: d.id.to_string(),
+                    id: *d.id,
                     mailboxes: d.mailboxes.len(),
                 }));
                 Ok(())
@@ -196,7 +197,12 @@ impl SearchIndex {
         let ids = if mailboxes.is_empty() {
             Vec::new()
         } else {
+            // Every document's id was written from a MessageId; one that
+            // does not parse is a damaged entry, left out rather than shown.
             top_ids(&searcher, f, &*built, req.limit.clamp(1, 10_000))?
+                .into_iter()
+                .filter_map(|id| id.parse().ok())
+                .collect()
         };
         Ok(Found {
             ids,
@@ -209,7 +215,7 @@ impl SearchIndex {
 /// its query. The index names a hit and nothing more: the rest comes from
 /// the catalog and the store ([`Found::hits`]).
 pub struct Found {
-    pub ids: Vec<String>,
+    pub ids: Vec<MessageId>,
     snippets: Snippets,
 }
 

@@ -29,4 +29,4 @@ pub use catalog::{
 };
 pub use error::{ArchiveError, Result};
 pub use index::{SearchHit, SearchRequest};
-pub use message::{MessageId, MessageSummary};
+pub use message::{InvalidMessageId, MessageId, MessageSummary};

@@ -1,41 +1,8 @@
-//! A message as the archive sees it: an identity derived from its bytes. What
-//! listing and search take from it is satchel-message's [`MessageSummary`].
+//! A message as the archive sees it: its identity ([`MessageId`], the SHA-256 of
+//! its bytes) and what listing and search take from it ([`MessageSummary`]) are
+//! satchel-message's; what is not mail at all is decided here.
 
-pub use satchel_message::MessageSummary;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use std::fmt;
-
-/// A message's identity: the SHA-256 (lowercase hex) of its raw RFC 5322 bytes.
-/// Identical bytes are one message, however many mailboxes hold it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct MessageId(String);
-
-impl MessageId {
-    pub fn of(raw: &[u8]) -> Self {
-        MessageId(hex::encode(Sha256::digest(raw)))
-    }
-
-    /// Accepts only 64 lowercase hex digits, so an id taken from a URL can never be
-    /// anything else (a path, a wildcard).
-    pub fn parse(text: &str) -> Option<Self> {
-        let ok = text.len() == 64
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        ok.then(|| MessageId(text.to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for MessageId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+pub use satchel_message::{InvalidMessageId, MessageId, MessageSummary};
 
 /// Why some bytes are not a mail message, if they are not: they must begin
 /// with a header field as RFC 5322 writes one, obsolete syntax included, and
@@ -56,18 +23,6 @@ pub fn not_mail_reason(raw: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_are_sha256_hex() {
-        let id = MessageId::of(b"abc");
-        assert_eq!(
-            id.as_str(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        assert!(MessageId::parse(id.as_str()).is_some());
-        assert!(MessageId::parse("../etc/passwd").is_none());
-        assert!(MessageId::parse(&id.as_str().to_uppercase()).is_none());
-    }
 
     #[test]
     fn recognises_non_mail() {

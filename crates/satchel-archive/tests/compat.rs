@@ -60,7 +60,7 @@ fn a_damaged_pack_is_an_error_never_wrong_bytes() {
     let dir = tempfile::tempdir().expect("tempdir");
     copy_dir(&fixture, dir.path());
     let archive = Archive::open(dir.path()).expect("open");
-    let ids: Vec<String> = archive
+    let ids: Vec<satchel_archive::MessageId> = archive
         .catalog()
         .expect("catalog")
         .members_since("compat@example.com", 0)
@@ -83,7 +83,7 @@ fn a_damaged_pack_is_an_error_never_wrong_bytes() {
     for id in &ids {
         if let Ok(raw) = archive.read(id) {
             assert_eq!(
-                &satchel_archive::MessageId::of(&raw).to_string(),
+                &satchel_archive::MessageId::of(&raw),
                 id,
                 "never wrong bytes"
             );

@@ -59,7 +59,7 @@ pub struct Answer<T> {
 pub async fn open_message(home: &Home, link: &MessageLink) -> Result<Answer<Vec<u8>>> {
     let config = home.config()?;
     let service = Service::new(&config)?;
-    let why = match service.message(&link.mailbox, &link.id.to_hex()).await {
+    let why = match service.message(&link.mailbox, &link.id).await {
         Ok(raw) => return Ok(Answer::from_service(raw)),
         Err(e) if e.use_local_copy() => e,
         Err(e) => return Err(e),

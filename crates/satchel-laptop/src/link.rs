@@ -54,7 +54,8 @@ impl MessageLink {
         if mailbox.is_empty() || mailbox.contains('/') {
             return Err(bad("no mailbox address"));
         }
-        let id = MessageId::from_hex(&id.to_ascii_lowercase())
+        let id = id
+            .parse()
             .map_err(|_| bad("the message id is not 64 hex digits"))?;
         Ok(MessageLink { mailbox, id })
     }

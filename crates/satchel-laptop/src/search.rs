@@ -303,7 +303,7 @@ fn hit(id: &str, copies: &[(String, ReplicaIndex)], snippets: &Snippets) -> Opti
         }
     };
     Some(SearchHit {
-        id: id.to_string(),
+        id: mid,
         mailboxes: holders.iter().map(|(mb, _)| mb.clone()).collect(),
         date: Some(entry.date).filter(|&d| d != 0),
         from: entry.from.clone(),

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use reqwest::Response;
-use satchel_api::{ApiError, Auth, Client, SearchResults, Whoami};
+use satchel_api::{ApiError, Auth, Client, MessageId, SearchResults, Whoami};
 use satchel_offline::{OfflineRepositoryList, OfflineRepositoryListing};
 
 use crate::config::Config;
@@ -133,7 +133,7 @@ impl Service {
     }
 
     /// The raw bytes of message `id` of `mailbox`, exactly as archived.
-    pub async fn message(&self, mailbox: &str, id: &str) -> Result<Vec<u8>> {
+    pub async fn message(&self, mailbox: &str, id: &MessageId) -> Result<Vec<u8>> {
         let raw = self.client.message(mailbox, id).await;
         raw.map_err(|e| self.err(e))
     }

@@ -7,7 +7,7 @@
 //! The agent also sends a strict Content-Security-Policy (see [`CSP`]).
 
 pub use satchel_message::AttachmentFile as Attachment;
-use satchel_message::{AttachmentFile, MessageView};
+use satchel_message::{AttachmentFile, MessageId, MessageView};
 
 /// Content-Security-Policy for viewer pages: nothing is fetched from
 /// anywhere (only inline `data:` images and the page's own inline style).
@@ -54,7 +54,7 @@ table.s td,table.s th{{padding:0.2rem 0.8rem;text-align:left}}\
 /// The message page: headers, body (sanitized HTML or escaped text),
 /// attachment links and a link to the raw `.eml`. The same
 /// [`MessageView`] the console shows, so both show the same thing.
-pub fn render_message(mailbox: &str, id: &str, raw: &[u8], source: Source) -> String {
+pub fn render_message(mailbox: &str, id: &MessageId, raw: &[u8], source: Source) -> String {
     let base = format!("/m/{}/{}", satchel_api::client::segment(mailbox), id);
     let view = MessageView::of(raw);
     let subject = view
@@ -120,7 +120,7 @@ mod tests {
         let raw = b"From: Eve <eve@example.org>\r\nSubject: <b>hi</b>\r\nContent-Type: text/html\r\n\r\n\
 <p onclick=\"steal()\">Hello <script>alert(1)</script><img src=\"http://tracker.example/x.png\" onerror=\"alert(2)\">\
 <a href=\"javascript:alert(3)\">x</a><a href=\"https://ok.example/\">ok</a><style>p{}</style></p>\r\n";
-        let page = render_message("a@b.c", "00", raw, Source::LocalCopy);
+        let page = render_message("a@b.c", &MessageId([0; 32]), raw, Source::LocalCopy);
         for bad in [
             "<script",
             "onerror",
@@ -141,9 +141,9 @@ mod tests {
         let raw = b"From: a@b.c\r\nSubject: t\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n\
 --XX\r\nContent-Type: text/plain\r\n\r\n<script>x</script> 1 < 2\r\n\
 --XX\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"r.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--XX--\r\n";
-        let page = render_message("a@b.c", "00", raw, Source::Service);
+        let page = render_message("a@b.c", &MessageId([0; 32]), raw, Source::Service);
         assert!(page.contains("&lt;script&gt;x&lt;/script&gt; 1 &lt; 2"));
-        assert!(page.contains("/m/a@b.c/00/attachments/0"));
+        assert!(page.contains(&format!("/m/a@b.c/{}/attachments/0", "0".repeat(64))));
         let a = attachment(raw, 0).unwrap();
         assert_eq!(a.filename, "r.pdf");
         assert_eq!(a.content_type, "application/pdf");

@@ -261,7 +261,7 @@ fn home_search(home: &Home, q: &str) -> Vec<String> {
         .unwrap()
         .hits
         .into_iter()
-        .map(|h| h.id)
+        .map(|h| h.id.to_hex())
         .collect()
 }
 

@@ -27,7 +27,7 @@ use crate::imap::{Appendable, Fetched, Imap, ImapUrl, imap_date};
 use crate::state::ImapState;
 use crate::stub::{self, STUB_HEADER};
 use satchel_api::{ArchiveFolderSummary, ArchivePolicy, ArchiveRunFailure, ArchiveRunSummary};
-use satchel_archive::{Archive, BatchItem, ItemStatus};
+use satchel_archive::{Archive, BatchItem, ItemStatus, MessageId};
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
@@ -214,7 +214,7 @@ async fn archive_folder(
         uidvalidity_changed: changed,
         ..Default::default()
     });
-    let known: HashMap<u32, String> =
+    let known: HashMap<u32, MessageId> =
         blocking(|| -> Result<_> { Ok(archive.catalog()?.imap_known_uids(address, folder)?) })?;
 
     let has_stub = format!("HEADER {STUB_HEADER} \"\"");
@@ -231,13 +231,13 @@ async fn archive_folder(
 
     // The ids this folder already has stubs for: a stub appended by a run that
     // was killed before its expunge is found here, and never appended twice.
-    let mut stubbed_ids: HashSet<String> = HashSet::new();
+    let mut stubbed_ids: HashSet<MessageId> = HashSet::new();
     if stub {
         let all_stubs = imap.uid_search(&has_stub).await?;
         for chunk in all_stubs.chunks(1000) {
             for (_, header) in imap.fetch_headers_fields(chunk, STUB_HEADER).await? {
                 if let Some(id) = stub::stub_id(&header) {
-                    stubbed_ids.insert(id.to_ascii_lowercase());
+                    stubbed_ids.insert(id);
                 }
             }
         }
@@ -354,17 +354,17 @@ async fn archive_batch(
     folder: &str,
     fi: usize,
     batch: Vec<Candidate>,
-    known: &HashMap<u32, String>,
+    known: &HashMap<u32, MessageId>,
     stub: bool,
-    stubbed_ids: &mut HashSet<String>,
+    stubbed_ids: &mut HashSet<MessageId>,
     summary: &mut ArchiveRunSummary,
 ) -> Result<()> {
     // UIDs already known to hold an archived message need no download when no
     // stub is wanted; with stubs, their bytes come (verified) from the archive.
-    let member = |id: &str| -> Result<bool> {
+    let member = |id: &MessageId| -> Result<bool> {
         blocking(|| -> Result<bool> { Ok(archive.catalog()?.in_mailbox(address, id)?) })
     };
-    let mut ready: Vec<(Candidate, String, Vec<u8>)> = Vec::new();
+    let mut ready: Vec<(Candidate, MessageId, Vec<u8>)> = Vec::new();
     let mut to_fetch: Vec<u32> = Vec::new();
     let mut by_uid: HashMap<u32, Candidate> = HashMap::new();
     for c in batch {
@@ -374,7 +374,7 @@ async fn archive_batch(
                 summary.folders[fi].already_archived += 1;
                 if stub {
                     match blocking(|| archive.read(id)) {
-                        Ok(raw) => ready.push((c, id.clone(), raw)),
+                        Ok(raw) => ready.push((c, *id, raw)),
                         Err(e) => fail(
                             summary,
                             fi,
@@ -432,13 +432,13 @@ async fn archive_batch(
                     summary.archived += 1;
                     summary.bytes += f.raw.len() as u64;
                     summary.folders[fi].archived += 1;
-                    record.push((f.uid, id.clone()));
+                    record.push((f.uid, id));
                     ready.push((c, id, f.raw));
                 }
                 (ItemStatus::Duplicate, Some(id)) => {
                     summary.already_archived += 1;
                     summary.folders[fi].already_archived += 1;
-                    record.push((f.uid, id.clone()));
+                    record.push((f.uid, id));
                     ready.push((c, id, f.raw));
                 }
                 (_, _) => {
@@ -491,7 +491,7 @@ async fn archive_batch(
                 continue;
             }
         }
-        if stubbed_ids.insert(id.clone()) {
+        if stubbed_ids.insert(id) {
             stubs.push(Appendable {
                 flags: c
                     .flags

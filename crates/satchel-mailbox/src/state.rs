@@ -8,6 +8,7 @@
 //! - `imap_uids`: UIDs known to hold a message already in the archive (so a
 //!   `--no-stub` re-run need not download them again).
 
+use satchel_archive::MessageId;
 use satchel_archive::Result;
 use satchel_archive::catalog::rusqlite::{OptionalExtension, params};
 use satchel_archive::catalog::{Catalog, now};
@@ -46,8 +47,13 @@ pub trait ImapState {
     /// one, the folder's recorded UIDs are forgotten; returns true then.
     fn imap_folder_validity(&self, mailbox: &str, folder: &str, uidvalidity: u32) -> Result<bool>;
     /// The UIDs of a folder known to hold archived messages, with their ids.
-    fn imap_known_uids(&self, mailbox: &str, folder: &str) -> Result<HashMap<u32, String>>;
-    fn imap_record_uids(&self, mailbox: &str, folder: &str, uids: &[(u32, String)]) -> Result<()>;
+    fn imap_known_uids(&self, mailbox: &str, folder: &str) -> Result<HashMap<u32, MessageId>>;
+    fn imap_record_uids(
+        &self,
+        mailbox: &str,
+        folder: &str,
+        uids: &[(u32, MessageId)],
+    ) -> Result<()>;
     fn imap_forget_uids(&self, mailbox: &str, folder: &str, uids: &[u32]) -> Result<()>;
 }
 
@@ -78,17 +84,22 @@ impl ImapState for Catalog {
         Ok(changed)
     }
 
-    fn imap_known_uids(&self, mailbox: &str, folder: &str) -> Result<HashMap<u32, String>> {
+    fn imap_known_uids(&self, mailbox: &str, folder: &str) -> Result<HashMap<u32, MessageId>> {
         let mut stmt = self
             .conn()
             .prepare("SELECT uid, id FROM imap_uids WHERE mailbox = ?1 AND folder = ?2")?;
         let rows = stmt.query_map(params![mailbox, folder], |r| {
-            Ok((r.get::<_, i64>(0)? as u32, r.get::<_, String>(1)?))
+            Ok((r.get::<_, i64>(0)? as u32, r.get(1)?))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn imap_record_uids(&self, mailbox: &str, folder: &str, uids: &[(u32, String)]) -> Result<()> {
+    fn imap_record_uids(
+        &self,
+        mailbox: &str,
+        folder: &str,
+        uids: &[(u32, MessageId)],
+    ) -> Result<()> {
         let tx = self.conn().unchecked_transaction()?;
         {
             let mut stmt = tx.prepare_cached(

@@ -7,7 +7,7 @@
 //! byte-wise from the original, and clients match Message-ID/References textually,
 //! while non-ASCII or malformed headers survive a copy but not a parse-and-print.
 
-use satchel_message::MessageSummary;
+use satchel_message::{MessageId, MessageSummary};
 
 /// The header that marks a stub; its value is the archived message's id.
 pub const STUB_HEADER: &str = "X-Satchel-Archived";
@@ -30,7 +30,7 @@ const PREVIEW_CHARS: usize = 400;
 const WRAP: usize = 72;
 
 /// The message link the laptop agent (and the service's viewer) resolve.
-pub fn message_link(address: &str, id: &str) -> String {
+pub fn message_link(address: &str, id: &MessageId) -> String {
     let mut enc = String::new();
     for b in address.bytes() {
         match b {
@@ -117,9 +117,10 @@ pub fn field_value(header: &[u8], name: &str) -> Option<String> {
         })
 }
 
-/// The archived id a stub points to, if this message (or header block) is a stub.
-pub fn stub_id(raw: &[u8]) -> Option<String> {
-    field_value(header_block(raw), STUB_HEADER)
+/// The archived id a stub points to, if this message (or header block) is a
+/// stub whose header holds an id (in either case: a server may not keep it).
+pub fn stub_id(raw: &[u8]) -> Option<MessageId> {
+    field_value(header_block(raw), STUB_HEADER)?.parse().ok()
 }
 
 pub fn is_stub(raw: &[u8]) -> bool {
@@ -186,7 +187,7 @@ pub fn preview(body: &str) -> String {
 }
 
 /// Builds the stub of `raw` (archived as `id` in mailbox `address`).
-pub fn build_stub(address: &str, id: &str, raw: &[u8]) -> Vec<u8> {
+pub fn build_stub(address: &str, id: &MessageId, raw: &[u8]) -> Vec<u8> {
     let summary = MessageSummary::extract(raw);
     let link = message_link(address, id);
     let mut out = Vec::with_capacity(2048);
@@ -266,7 +267,8 @@ mod tests {
 
     #[test]
     fn copies_fields_raw_and_marks_the_stub() {
-        let stub = build_stub("alice@example.com", &"a".repeat(64), MSG);
+        let id: MessageId = "a".repeat(64).parse().unwrap();
+        let stub = build_stub("alice@example.com", &id, MSG);
         let s = String::from_utf8(stub.clone()).unwrap();
         assert!(s.starts_with("Subject: Hello\r\n  world\r\nFrom: A <a@x>\r\nTo: b@y\r\nMessage-ID: <1@x>\r\nReferences: <0@x>\r\n\t<00@x>\r\nX-Satchel-Archived: aaaa"), "{s}");
         assert!(!s.contains("Received"));
@@ -275,7 +277,7 @@ mod tests {
         assert!(s.contains("Body text here."));
         assert!(!s.replace("\r\n", "").contains('\n'), "only CRLF line ends");
         assert!(is_stub(&stub));
-        assert_eq!(stub_id(&stub).as_deref(), Some("a".repeat(64).as_str()));
+        assert_eq!(stub_id(&stub), Some(id));
         assert!(!is_stub(MSG));
         assert_eq!(
             field_value(header_block(MSG), "subject").as_deref(),

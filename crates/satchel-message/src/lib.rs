@@ -10,6 +10,8 @@
 //!   the structure without recursion. Beyond the budget, only the top-level header
 //!   is parsed and the message is shown and indexed as its raw text, with a
 //!   [`Limit`] saying why.
+//! - [`MessageId`] is a message's identity (SHA-256 of its bytes), the one type
+//!   every crate passes around.
 //! - [`MessageSummary`] is what the search index and the stubs need.
 //! - [`MessageView`] is what a person reads: headers, sanitized HTML or text, and
 //!   attachments with safe names. [`sanitize_html`] is the one sanitizer.
@@ -18,11 +20,13 @@
 //! came, whatever the parser made of them.
 
 mod budget;
+mod id;
 mod parsed;
 mod summary;
 mod view;
 
 pub use budget::{Budget, Limit};
+pub use id::{InvalidMessageId, MessageId, is_lower_hex_64};
 pub use parsed::Parsed;
 pub use summary::{Attachment, MAX_BODY_CHARS, MessageSummary};
 pub use view::{

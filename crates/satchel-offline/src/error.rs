@@ -43,9 +43,9 @@ pub enum Error {
     #[error("message {0} not found")]
     MessageNotFound(MessageId),
 
-    /// A string that should be a message id (64 lowercase hex digits) is not.
-    #[error("invalid message id {0:?}")]
-    InvalidMessageId(String),
+    /// A string that should be a message id (64 hex digits) is not.
+    #[error(transparent)]
+    InvalidMessageId(#[from] satchel_message::InvalidMessageId),
 
     /// A string that should be a segment name (64 lowercase hex digits) is not.
     #[error("invalid segment name {0:?}")]

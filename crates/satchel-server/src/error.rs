@@ -51,6 +51,14 @@ impl From<ArchiveError> for ServiceError {
     }
 }
 
+/// Text in an id position (a URL) that is not a message id: a 400, so ids
+/// never reach the catalog or the file system as anything else.
+impl From<satchel_archive::InvalidMessageId> for ServiceError {
+    fn from(e: satchel_archive::InvalidMessageId) -> Self {
+        ServiceError::BadRequest(e.to_string())
+    }
+}
+
 impl From<tokio::task::JoinError> for ServiceError {
     fn from(e: tokio::task::JoinError) -> Self {
         ServiceError::Internal(format!("worker failed: {e}"))

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router, middleware};
 use satchel_api as api;
+use satchel_archive::MessageId;
 use serde::Deserialize;
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -403,6 +404,7 @@ async fn message(
     Authenticated(c): Authenticated,
     Path((address, id)): Path<(String, String)>,
 ) -> Result<Response> {
+    let id: MessageId = id.parse()?;
     let raw = blocking(&s, move |s| s.message(&c, &address, &id)).await?;
     Ok((
         [(

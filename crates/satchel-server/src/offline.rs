@@ -14,7 +14,9 @@ use crate::jobs::{self, schedule};
 use crate::service::{Caller, Service};
 use satchel_api::{self as api, Limit};
 use satchel_archive::catalog::Catalog;
-use satchel_offline::{Manifest, OfflineRepositoryList, OfflineRepositoryListing, Repository};
+use satchel_offline::{
+    Manifest, MessageId, OfflineRepositoryList, OfflineRepositoryListing, Repository,
+};
 use serde::{Deserialize, Serialize};
 use state::{OfflineRow, OfflineTables};
 use std::collections::HashSet;
@@ -538,7 +540,7 @@ impl Service {
             .reader()
             .map_err(offline_error)?
             .ids()
-            .map(|id| id.to_hex())
+            .map(MessageId::to_hex)
             .collect();
         let cat = self.archive.catalog()?;
         update::plan_full(&cat, &row.mailbox, eff, now, &live)

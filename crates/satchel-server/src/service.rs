@@ -4,7 +4,9 @@ use crate::auth::{self, VerifiedCache};
 use crate::error::ServiceError;
 use satchel_api as api;
 use satchel_archive::secret::SecretKey;
-use satchel_archive::{Archive, ArchiveError, BatchItem, MailboxInfo, SearchRequest, UserInfo};
+use satchel_archive::{
+    Archive, ArchiveError, BatchItem, MailboxInfo, MessageId, SearchRequest, UserInfo,
+};
 use std::path::{Path, PathBuf};
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
@@ -478,13 +480,10 @@ impl Service {
         Ok(api::ImportReport { results })
     }
 
-    pub fn message(&self, caller: &Caller, address: &str, id: &str) -> Result<Vec<u8>> {
+    /// A message of a mailbox the caller may search. The id is parsed by the
+    /// caller ([`ServiceError`] has the 400 for text that is not an id).
+    pub fn message(&self, caller: &Caller, address: &str, id: &MessageId) -> Result<Vec<u8>> {
         self.require_search(caller, address)?;
-        if satchel_archive::MessageId::parse(id).is_none() {
-            return Err(ServiceError::BadRequest(format!(
-                "not a message id (64 lowercase hex digits): {id}"
-            )));
-        }
         Ok(self.archive.get(address, id)?)
     }
 

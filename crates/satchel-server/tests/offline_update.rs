@@ -60,7 +60,7 @@ fn message(tag: &str, days_ago: i64, body: usize) -> Vec<u8> {
 }
 
 impl Env {
-    fn import(&self, messages: Vec<Vec<u8>>) -> Vec<String> {
+    fn import(&self, messages: Vec<Vec<u8>>) -> Vec<MessageId> {
         let items = messages
             .into_iter()
             .enumerate()
@@ -100,17 +100,17 @@ impl Env {
         self.service.offline_dir(MB)
     }
 
-    fn live(&self) -> HashSet<String> {
+    fn live(&self) -> HashSet<MessageId> {
         ReplicaIndex::open(&self.dir())
             .expect("repository opens")
             .ids()
-            .map(MessageId::to_hex)
+            .copied()
             .collect()
     }
 }
 
-fn ids(v: &[String]) -> HashSet<String> {
-    v.iter().cloned().collect()
+fn ids(v: &[MessageId]) -> HashSet<MessageId> {
+    v.iter().copied().collect()
 }
 
 #[test]
@@ -138,7 +138,7 @@ fn an_update_writes_exactly_the_new_messages() {
     assert_eq!((r2.added, r2.removed), (100, 0));
     let seg2 = r2.segment.clone().expect("a new segment");
     let seg = Segment::open(&segment_path(&e.dir(), &seg2)).expect("segment 2 opens");
-    let in_seg: HashSet<String> = seg.entries().iter().map(|en| en.id.to_hex()).collect();
+    let in_seg: HashSet<MessageId> = seg.entries().iter().map(|en| en.id).collect();
     assert_eq!(
         in_seg,
         ids(&new),
@@ -167,7 +167,7 @@ fn an_update_writes_exactly_the_new_messages() {
 }
 
 /// The newest-first prefix that fits under `cap` raw bytes.
-fn expected_under_cap(msgs: &[(String, usize)], cap: usize) -> HashSet<String> {
+fn expected_under_cap(msgs: &[(MessageId, usize)], cap: usize) -> HashSet<MessageId> {
     let mut total = 0;
     msgs.iter()
         .rev()
@@ -175,7 +175,7 @@ fn expected_under_cap(msgs: &[(String, usize)], cap: usize) -> HashSet<String> {
             total += n;
             total <= cap
         })
-        .map(|(id, _)| id.clone())
+        .map(|(id, _)| *id)
         .collect()
 }
 
@@ -188,7 +188,7 @@ fn the_size_cap_keeps_the_newest_and_is_never_exceeded() {
         .collect();
     let sizes: Vec<usize> = raws.iter().map(Vec::len).collect();
     let got = e.import(raws);
-    let msgs: Vec<(String, usize)> = got.into_iter().zip(sizes).collect();
+    let msgs: Vec<(MessageId, usize)> = got.into_iter().zip(sizes).collect();
     let cap = 20_000usize;
     let st = e.enable(None, Some(Limit::Value(cap as u64)));
     assert_eq!(st.max_bytes.value, Some(cap as u64));
@@ -240,7 +240,7 @@ fn the_since_window_keeps_recent_mail_and_ages_out_old_mail() {
     e.enable(Some(Limit::Value(60)), None);
     e.sync();
     let mut want = ids(&recent);
-    want.insert(old[0].clone());
+    want.insert(old[0]);
     assert_eq!(e.live(), want);
     // Back to "default" (no limit): everything.
     e.enable(Some(Limit::Default), None);
@@ -271,7 +271,7 @@ fn a_disabled_mailbox_is_left_alone_then_catches_up() {
     assert!(!r.full, "re-enabling catches up incrementally");
     assert_eq!(r.added, 7);
     let seg = Segment::open(&segment_path(&e.dir(), &r.segment.expect("seg"))).expect("open");
-    let in_seg: HashSet<String> = seg.entries().iter().map(|en| en.id.to_hex()).collect();
+    let in_seg: HashSet<MessageId> = seg.entries().iter().map(|en| en.id).collect();
     assert_eq!(in_seg, ids(&new));
 }
 
@@ -417,7 +417,7 @@ fn a_message_that_leaves_the_mailbox_leaves_the_offline_repository() {
     let ids = e.import((0..5).map(|i| message(&format!("r{i}"), 3, 300)).collect());
     e.enable(None, None);
     assert_eq!(e.sync().added, 5);
-    let removed = |id: &str| {
+    let removed = |id: &MessageId| {
         let mut cat = e.service.archive().catalog().expect("catalog");
         assert!(cat.remove_membership(MB, id).expect("remove"), "was there");
     };

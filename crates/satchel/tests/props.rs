@@ -5,6 +5,7 @@
 //! link, never a panic. `PROPTEST_CASES` sets the number of cases.
 
 use proptest::prelude::*;
+use satchel_api::MessageId;
 use satchel_laptop::MessageLink;
 use satchel_mailbox::stub::{build_stub, is_stub, message_link, stub_id};
 
@@ -24,8 +25,8 @@ fn address() -> impl Strategy<Value = String> {
         .prop_map(|(local, domain)| format!("{local}@{domain}"))
 }
 
-fn id() -> impl Strategy<Value = String> {
-    "[0-9a-f]{64}"
+fn id() -> impl Strategy<Value = MessageId> {
+    any::<[u8; 32]>().prop_map(MessageId)
 }
 
 proptest! {
@@ -35,7 +36,7 @@ proptest! {
     fn stubs_of_any_bytes_name_their_message(raw in prop::collection::vec(any::<u8>(), 0..3000), a in address(), id in id()) {
         let stub = build_stub(&a, &id, &raw);
         prop_assert!(is_stub(&stub));
-        prop_assert_eq!(stub_id(&stub), Some(id.clone()));
+        prop_assert_eq!(stub_id(&stub), Some(id));
     }
 
     #[test]
@@ -49,7 +50,7 @@ proptest! {
     fn links_round_trip(a in address(), id in id()) {
         let link: MessageLink = message_link(&a, &id).parse().expect("the stub's link parses");
         prop_assert_eq!(&link.mailbox, &a);
-        prop_assert_eq!(link.id.to_hex(), id.clone());
+        prop_assert_eq!(link.id, id);
         let again: MessageLink = link.satchel_url().parse().expect("satchel:// parses");
         prop_assert_eq!(&again, &link);
         let again: MessageLink = link.http_url().parse().expect("http:// parses");

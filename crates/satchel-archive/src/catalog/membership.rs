@@ -7,6 +7,7 @@
 
 use super::{Catalog, MessageMeta, RepositoryInfo, now};
 use crate::error::{ArchiveError, Result};
+use crate::message::MessageId;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 /// Catalog version 5: the membership log, seeded with every membership row
@@ -71,7 +72,7 @@ const MEMBER_SELECT: &str = "SELECT m.seq, m.id, g.size, coalesce(g.date, m.adde
 pub fn insert_membership(
     tx: &Transaction<'_>,
     mailbox: &str,
-    id: &str,
+    id: &MessageId,
     folder: &str,
 ) -> Result<bool> {
     let there = tx
@@ -99,7 +100,7 @@ pub fn insert_membership(
 impl Catalog {
     /// Takes a message out of a mailbox (its bytes stay in the store); the
     /// log records the removal. False if it was not there.
-    pub fn remove_membership(&mut self, mailbox: &str, id: &str) -> Result<bool> {
+    pub fn remove_membership(&mut self, mailbox: &str, id: &MessageId) -> Result<bool> {
         let tx = self.conn.transaction()?;
         let n = tx.execute(
             "DELETE FROM membership WHERE mailbox = ?1 AND id = ?2",
@@ -150,7 +151,7 @@ impl Catalog {
     }
 
     /// A stored message's catalog entry.
-    pub fn message_meta(&self, id: &str) -> Result<Option<MessageMeta>> {
+    pub fn message_meta(&self, id: &MessageId) -> Result<Option<MessageMeta>> {
         Ok(self
             .conn
             .prepare_cached("SELECT id, size, date, sender, subject FROM messages WHERE id = ?1")?

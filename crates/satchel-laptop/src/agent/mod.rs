@@ -216,7 +216,7 @@ impl Agent {
     /// (or turns out to be), else from the local copy.
     async fn fetch(&self, mailbox: &str, id: &MessageId) -> Result<(Vec<u8>, Source)> {
         if !self.is_offline() {
-            match self.service.message(mailbox, &id.to_hex()).await {
+            match self.service.message(mailbox, id).await {
                 Ok(raw) if MessageId::of(&raw) == *id => return Ok((raw, Source::Service)),
                 Ok(_) => {
                     return Err(Error::Protocol {

@@ -67,7 +67,7 @@ fn with_safety_headers(mut resp: Response) -> Response {
 }
 
 fn parse_id(id: &str) -> Result<MessageId> {
-    MessageId::from_hex(&id.to_ascii_lowercase()).map_err(|_| Error::InvalidLink {
+    id.parse().map_err(|_| Error::InvalidLink {
         link: id.to_string(),
         reason: "the message id is not 64 hex digits".into(),
     })
@@ -102,7 +102,7 @@ async fn message(
         h.insert("x-satchel-source", source_header(source));
         return with_safety_headers(resp);
     }
-    let html = viewer::render_message(&mailbox, &id.to_hex(), &raw, source);
+    let html = viewer::render_message(&mailbox, &id, &raw, source);
     let mut resp = Html(html).into_response();
     resp.headers_mut()
         .insert("x-satchel-source", source_header(source));

@@ -13,7 +13,7 @@ use indicatif::HumanBytes;
 use maud::{Markup, PreEscaped, html};
 use satchel_api::SearchResults;
 use satchel_api::client::segment;
-use satchel_message::MessageView;
+use satchel_message::{MessageId, MessageView};
 use std::collections::HashMap;
 
 const LIMIT: usize = 100;
@@ -115,7 +115,7 @@ async fn fetch(
     id: &str,
 ) -> Result<Vec<u8>, ServiceError> {
     let c = s.caller.clone();
-    let (a, i) = (address.to_string(), id.to_string());
+    let (a, i) = (address.to_string(), id.parse::<MessageId>()?);
     blocking(&st.service, move |svc| svc.message(&c, &a, &i)).await
 }
 

@@ -219,11 +219,12 @@ pub fn execute(archive: &Archive, repo: &mut Repository, plan: &Plan) -> Result<
         writer.tombstone(parse_id(id)?);
     }
     for c in &plan.add {
+        let id = parse_id(&c.id)?;
         let meta = archive
             .catalog()?
-            .message_meta(&c.id)?
-            .ok_or_else(|| ServiceError::Internal(format!("message {} vanished", c.id)))?;
-        let raw = archive.read(&c.id)?;
+            .message_meta(&id)?
+            .ok_or_else(|| ServiceError::Internal(format!("message {id} vanished")))?;
+        let raw = archive.read(&id)?;
         writer.add(entry(&meta, raw)?).map_err(offline_error)?;
     }
     // A full reselection lets the repository count its live messages (an
@@ -239,7 +240,7 @@ pub fn execute(archive: &Archive, repo: &mut Repository, plan: &Plan) -> Result<
 
 fn entry(meta: &MessageMeta, raw: Vec<u8>) -> Result<MessageEntry> {
     Ok(MessageEntry {
-        id: parse_id(&meta.id)?,
+        id: meta.id,
         date: meta.date.unwrap_or(0),
         from: meta.from.clone(),
         subject: meta.subject.clone(),
@@ -248,7 +249,7 @@ fn entry(meta: &MessageMeta, raw: Vec<u8>) -> Result<MessageEntry> {
 }
 
 fn parse_id(id: &str) -> Result<MessageId> {
-    MessageId::from_hex(id).map_err(offline_error)
+    MessageId::from_hex(id).map_err(|e| offline_error(e.into()))
 }
 
 /// Compacts when small segments pile up ([`COMPACT_AT`] segments under

@@ -25,7 +25,7 @@ pub struct SearchArgs {
 #[derive(Args)]
 pub struct GetArgs {
     address: String,
-    id: String,
+    id: satchel_api::MessageId,
     #[command(flatten)]
     remote: Remote,
 }
