@@ -66,18 +66,12 @@ pub struct Client {
     auth: Auth,
 }
 
-/// Percent-encodes one path segment (addresses carry `@`, `+`, and worse).
+/// Percent-encodes one path segment (addresses carry `@`, `+`, and worse)
+/// with the one segment set Satchel uses ([`satchel_message::link::SEGMENT`]),
+/// the set message links use too. For a path only: a query value goes
+/// through `RequestBuilder::query`, where `+` would read as a space.
 pub fn segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    satchel_message::link::encode_segment(s).into_owned()
 }
 
 /// A `reqwest` builder for a client of the service at `base`.
@@ -300,13 +294,11 @@ impl Client {
                 .mime_str("message/rfc822")?;
             form = form.part("message", part);
         }
-        let path = format!(
-            "/api/v1/mailboxes/{}/messages?folder={}",
-            segment(address),
-            segment(folder)
-        );
-        self.json(self.request(Method::POST, &path).multipart(form))
-            .await
+        let path = format!("/api/v1/mailboxes/{}/messages", segment(address));
+        let request = self
+            .request(Method::POST, &path)
+            .query(&[("folder", folder)]);
+        self.json(request.multipart(form)).await
     }
 
     pub async fn message(&self, address: &str, id: &MessageId) -> Result<Vec<u8>, ApiError> {

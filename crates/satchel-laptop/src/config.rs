@@ -187,7 +187,7 @@ impl Home {
                 continue;
             }
             let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(mailbox) = fsutil::decode_percent(&name) else {
+            let Some(mailbox) = satchel_message::link::decode_segment(&name) else {
                 continue;
             };
             if satchel_offline::mailbox_dir_name(&mailbox) == name {

@@ -108,25 +108,6 @@ pub(crate) fn legacy_name(s: &str) -> String {
     out
 }
 
-/// Inverse of [`legacy_name`] and `mailbox_dir_name` (and of URL path
-/// percent-encoding).
-pub(crate) fn decode_percent(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,7 +124,10 @@ mod tests {
         ] {
             for e in [legacy_name(s), satchel_offline::mailbox_dir_name(s)] {
                 assert!(!e.contains('/') && !e.starts_with('.'), "{e}");
-                assert_eq!(decode_percent(&e).as_deref(), Some(s));
+                assert_eq!(
+                    satchel_message::link::decode_segment(&e).as_deref(),
+                    Some(s)
+                );
             }
         }
         assert_eq!(legacy_name("alice@example.com"), "alice@example.com");

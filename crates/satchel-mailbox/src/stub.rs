@@ -7,7 +7,7 @@
 //! byte-wise from the original, and clients match Message-ID/References textually,
 //! while non-ASCII or malformed headers survive a copy but not a parse-and-print.
 
-use satchel_message::{MessageId, MessageSummary};
+use satchel_message::{DEFAULT_AGENT_ADDR, MessageId, MessageLink, MessageSummary};
 
 /// The header that marks a stub; its value is the archived message's id.
 pub const STUB_HEADER: &str = "X-Satchel-Archived";
@@ -29,18 +29,10 @@ pub const COPIED_FIELDS: [&str; 8] = [
 const PREVIEW_CHARS: usize = 400;
 const WRAP: usize = 72;
 
-/// The message link the laptop agent (and the service's viewer) resolve.
+/// The message link the laptop agent resolves, on the agent's default
+/// address (the link format is satchel-message's [`MessageLink`]).
 pub fn message_link(address: &str, id: &MessageId) -> String {
-    let mut enc = String::new();
-    for b in address.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' | b'+' => {
-                enc.push(b as char)
-            }
-            _ => enc.push_str(&format!("%{b:02X}")),
-        }
-    }
-    format!("http://127.0.0.1:8481/m/{enc}/{id}")
+    MessageLink::new(address, *id).http_url(DEFAULT_AGENT_ADDR)
 }
 
 /// The header block of a message (without the blank line), whatever its line ends.

@@ -21,12 +21,14 @@
 
 mod budget;
 mod id;
+pub mod link;
 mod parsed;
 mod summary;
 mod view;
 
 pub use budget::{Budget, Limit};
 pub use id::{InvalidMessageId, MessageId, is_lower_hex_64};
+pub use link::{DEFAULT_AGENT_ADDR, InvalidLink, MessageLink};
 pub use parsed::Parsed;
 pub use summary::{Attachment, MAX_BODY_CHARS, MessageSummary};
 pub use view::{

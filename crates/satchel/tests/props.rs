@@ -53,7 +53,7 @@ proptest! {
         prop_assert_eq!(link.id, id);
         let again: MessageLink = link.satchel_url().parse().expect("satchel:// parses");
         prop_assert_eq!(&again, &link);
-        let again: MessageLink = link.http_url().parse().expect("http:// parses");
+        let again: MessageLink = link.http_url(satchel_laptop::link::DEFAULT_AGENT_ADDR).parse().expect("http:// parses");
         prop_assert_eq!(&again, &link);
     }
 
