@@ -6,8 +6,9 @@
 //! the page never loads remote content). Text bodies are shown escaped.
 //! The agent also sends a strict Content-Security-Policy (see [`CSP`]).
 
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 pub use satchel_message::AttachmentFile as Attachment;
-use satchel_message::{AttachmentFile, MessageId, MessageView};
+use satchel_message::{AttachmentFile, MessageId, MessageLink, MessageView};
 
 /// Content-Security-Policy for viewer pages: nothing is fetched from
 /// anywhere (only inline `data:` images and the page's own inline style).
@@ -29,81 +30,78 @@ impl Source {
     }
 }
 
-pub use satchel_message::escape_html as escape;
 
-/// Page wrapper with the viewer's style.
-pub fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\
-<meta name=\"referrer\" content=\"no-referrer\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{}</title><style>\
-body{{font-family:system-ui,sans-serif;margin:0;color:#222;background:#fafafa}}\
-header,main,footer{{max-width:60rem;margin:0 auto;padding:0.8rem 1.2rem}}\
-header{{background:#fff;border-bottom:1px solid #ddd}}\
-table.h th{{text-align:right;color:#666;font-weight:normal;padding-right:0.8rem;vertical-align:top}}\
-pre{{white-space:pre-wrap;word-wrap:break-word;font-family:ui-monospace,monospace}}\
-.src{{color:#666;font-size:0.9em}} .body{{background:#fff;padding:1rem;border:1px solid #ddd}}\
-table.s td,table.s th{{padding:0.2rem 0.8rem;text-align:left}}\
-</style></head><body>{}</body></html>\n",
-        escape(title),
-        body
-    )
+/// The viewer's style, shared by every agent page.
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#222;background:#fafafa}\
+header,main,footer{max-width:60rem;margin:0 auto;padding:0.8rem 1.2rem}\
+header{background:#fff;border-bottom:1px solid #ddd}\
+table.h th{text-align:right;color:#666;font-weight:normal;padding-right:0.8rem;vertical-align:top}\
+pre{white-space:pre-wrap;word-wrap:break-word;font-family:ui-monospace,monospace}\
+.src{color:#666;font-size:0.9em} .body{background:#fff;padding:1rem;border:1px solid #ddd}\
+table.s td,table.s th{padding:0.2rem 0.8rem;text-align:left}";
+
+/// Page frame with the viewer's style around `body` (already markup: maud
+/// escaped every value spliced into it).
+pub fn page(title: &str, body: Markup) -> String {
+    let page = html! {
+        (DOCTYPE)
+        html {
+            head {
+                meta charset="utf-8";
+                meta name="referrer" content="no-referrer";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body { (body) }
+        }
+    };
+    page.into_string() + "\n"
 }
 
 /// The message page: headers, body (sanitized HTML or escaped text),
 /// attachment links and a link to the raw `.eml`. The same
 /// [`MessageView`] the console shows, so both show the same thing.
 pub fn render_message(mailbox: &str, id: &MessageId, raw: &[u8], source: Source) -> String {
-    let base = format!("/m/{}/{}", satchel_api::client::segment(mailbox), id);
+    let base = MessageLink::new(mailbox, *id).path();
     let view = MessageView::of(raw);
     let subject = view
         .subject
         .clone()
         .unwrap_or_else(|| "(no subject)".into());
-    let mut out = String::new();
-    out.push_str("<header><h2>");
-    out.push_str(&escape(&subject));
-    out.push_str("</h2><table class=\"h\">");
-    for (name, value) in view.header_rows() {
-        out.push_str(&format!(
-            "<tr><th>{name}</th><td>{}</td></tr>",
-            escape(value)
-        ));
-    }
-    out.push_str(&format!(
-        "<tr><th>Mailbox</th><td>{}</td></tr></table>\
-<p class=\"src\">Shown {} &middot; <a href=\"{base}.eml\" download>Original message (.eml)</a></p>",
-        escape(mailbox),
-        source.label()
-    ));
-    if let Some(note) = &view.note {
-        out.push_str(&format!(
-            "<p class=\"src\" id=\"note\">{}</p>",
-            escape(note)
-        ));
-    }
-    let names: Vec<String> = view
-        .attachments
-        .iter()
-        .map(|a| {
-            format!(
-                "<li><a href=\"{base}/attachments/{i}\" download=\"{n}\">{n}</a> ({} bytes)</li>",
-                a.size,
-                i = a.index,
-                n = escape(&a.name),
-            )
-        })
-        .collect();
-    if !names.is_empty() {
-        out.push_str("<p>Attachments:</p><ul>");
-        out.push_str(&names.concat());
-        out.push_str("</ul>");
-    }
-    out.push_str("</header><main><div class=\"body\">");
-    out.push_str(&view.body.to_html());
-    out.push_str("</div></main>");
-    page(&subject, &out)
+    let body = html! {
+        header {
+            h2 { (subject) }
+            table.h {
+                @for (name, value) in view.header_rows() {
+                    tr { th { (name) } td { (value) } }
+                }
+                tr { th { "Mailbox" } td { (mailbox) } }
+            }
+            p.src {
+                "Shown " (source.label()) " · "
+                a href={ (base) ".eml" } download { "Original message (.eml)" }
+            }
+            @if let Some(note) = &view.note {
+                p.src #note { (note) }
+            }
+            @if !view.attachments.is_empty() {
+                p { "Attachments:" }
+                ul {
+                    @for a in &view.attachments {
+                        li {
+                            a href={ (base) "/attachments/" (a.index) } download=(a.name) { (a.name) }
+                            " (" (a.size) " bytes)"
+                        }
+                    }
+                }
+            }
+        }
+        // The one raw insertion: the body satchel-message has sanitized (the
+        // console inserts the same string the same way).
+        main { div.body { (PreEscaped(view.body.to_html())) } }
+    };
+    page(&subject, body)
 }
 
 /// Attachment `n` (0-based, in message order) of the message.

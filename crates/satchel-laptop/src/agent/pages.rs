@@ -10,10 +10,9 @@ use crate::error::Error;
 use crate::status::Status;
 use crate::viewer;
 
-/// A page in the viewer's frame. The body is maud's escaped output, so it
-/// goes in as is.
+/// A page in the viewer's frame.
 fn framed(title: &str, body: Markup) -> Markup {
-    PreEscaped(viewer::page(title, &body.into_string()))
+    PreEscaped(viewer::page(title, body))
 }
 
 /// The home's user and service, whether the service answered, and each
