@@ -30,7 +30,6 @@ impl Source {
     }
 }
 
-
 /// The viewer's style, shared by every agent page.
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#222;background:#fafafa}\
 header,main,footer{max-width:60rem;margin:0 auto;padding:0.8rem 1.2rem}\
