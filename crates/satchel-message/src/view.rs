@@ -72,6 +72,28 @@ pub struct AttachmentFile {
     pub bytes: Vec<u8>,
 }
 
+impl AttachmentFile {
+    /// The `Content-Disposition` of its download, the same wherever it is
+    /// served (console, laptop agent): always `attachment`, an ASCII
+    /// `filename` (other characters, quotes and backslashes as `_`) for old
+    /// clients, and the exact name as `filename*` (RFC 6266, UTF-8).
+    pub fn content_disposition(&self) -> String {
+        let ascii: String = self
+            .filename
+            .chars()
+            .map(|c| match c {
+                '"' | '\\' => '_',
+                c if c.is_ascii_graphic() || c == ' ' => c,
+                _ => '_',
+            })
+            .collect();
+        format!(
+            "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
+            crate::link::encode_segment(&self.filename)
+        )
+    }
+}
+
 impl MessageView {
     /// The view of `raw`. Never fails and never panics: what cannot be shown
     /// as parts is shown as raw text with a note saying why.

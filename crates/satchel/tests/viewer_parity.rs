@@ -40,7 +40,9 @@ fn body_of<'a>(page: &'a str, start: &str) -> &'a str {
     &page[from..from + to]
 }
 
-fn console_page(server: &Server, id: &str) -> String {
+/// The console's page of the message and the Content-Disposition of its
+/// first attachment's download.
+fn console_page(server: &Server, id: &str) -> (String, String) {
     let c = client();
     let signin = c
         .post(format!("{}/console/login", server.url))
@@ -58,16 +60,32 @@ fn console_page(server: &Server, id: &str) -> String {
         .to_string();
     let page = c
         .get(format!("{}/console/messages/{MB}/{id}", server.url))
-        .header("cookie", cookie)
+        .header("cookie", &cookie)
         .send()
         .expect("console message");
     assert_eq!(page.status(), 200);
-    page.text().expect("text")
+    let download = c
+        .get(format!(
+            "{}/console/messages/{MB}/{id}/attachments/0",
+            server.url
+        ))
+        .header("cookie", &cookie)
+        .send()
+        .expect("console attachment");
+    assert_eq!(download.status(), 200);
+    (page.text().expect("text"), disposition(&download))
+}
+
+fn disposition(r: &reqwest::blocking::Response) -> String {
+    r.headers()["content-disposition"]
+        .to_str()
+        .expect("ascii header")
+        .to_string()
 }
 
 /// The agent's page of the message, served from the local copy (the service
 /// is gone: the plane case).
-fn agent_page(home: &std::path::Path, id: &str) -> String {
+fn agent_page(home: &std::path::Path, id: &str) -> (String, String) {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let _agent = Kill(
@@ -84,7 +102,12 @@ fn agent_page(home: &std::path::Path, id: &str) -> String {
             && r.status() == 200
         {
             assert_eq!(r.headers()["x-satchel-source"], "local-copy");
-            return r.text().expect("text");
+            let download = client()
+                .get(format!("{base}/m/{MB}/{id}/attachments/0"))
+                .send()
+                .expect("agent attachment");
+            assert_eq!(download.status(), 200);
+            return (r.text().expect("text"), disposition(&download));
         }
         assert!(Instant::now() < deadline, "the agent never served the page");
         std::thread::sleep(Duration::from_millis(200));
@@ -98,7 +121,11 @@ fn the_laptop_viewer_keeps_and_strips_what_the_console_does() {
     let raw = format!(
         "From: Mallory <m@example.org>\r\nTo: carol@example.com\r\nSubject: parity\r\n\
 Date: Mon, 02 Sep 2002 12:00:00 +0000\r\nMIME-Version: 1.0\r\n\
-Content-Type: text/html; charset=utf-8\r\n\r\n{HOSTILE}\r\n"
+Content-Type: multipart/mixed; boundary=\"XYZ\"\r\n\r\n--XYZ\r\n\
+Content-Type: text/html; charset=utf-8\r\n\r\n{HOSTILE}\r\n--XYZ\r\n\
+Content-Type: application/pdf\r\n\
+Content-Disposition: attachment; filename*=UTF-8''R%C3%A9sum%C3%A9%20Q3.pdf\r\n\r\n\
+%PDF-1.4\r\n--XYZ--\r\n"
     );
     let dir = tempfile::tempdir().expect("tempdir");
     let eml = dir.path().join("parity.eml");
@@ -112,9 +139,9 @@ Content-Type: text/html; charset=utf-8\r\n\r\n{HOSTILE}\r\n"
     let home = dir.path().join("carol");
     laptop_synced(&server, "carol", "carol-password-1", &home);
 
-    let console = console_page(&server, &id);
+    let (console, console_download) = console_page(&server, &id);
     server.kill();
-    let laptop = agent_page(&home, &id);
+    let (laptop, laptop_download) = agent_page(&home, &id);
     let console_body = body_of(&console, "id=\"mailbody\">");
     let laptop_body = body_of(&laptop, "<div class=\"body\">");
 
@@ -151,4 +178,11 @@ Content-Type: text/html; charset=utf-8\r\n\r\n{HOSTILE}\r\n"
         );
     }
     assert_eq!(laptop_body, console_body, "the two viewers differ");
+    // The same download name, the exact one in filename* (the agent once
+    // sent only an ASCII-mangled filename).
+    assert_eq!(laptop_download, console_download);
+    assert!(
+        console_download.contains("filename*=UTF-8''R%C3%A9sum%C3%A9%20Q3.pdf"),
+        "{console_download}"
+    );
 }

@@ -134,6 +134,7 @@ async fn attachment(
             reason: "the message has no such attachment".into(),
         });
     };
+    let disposition = a.content_disposition();
     let mut resp = Response::new(Body::from(a.bytes));
     let h = resp.headers_mut();
     // Always a download, never rendered in the agent's origin.
@@ -142,18 +143,7 @@ async fn attachment(
         HeaderValue::from_str(&a.content_type)
             .unwrap_or(HeaderValue::from_static("application/octet-stream")),
     );
-    let filename: String = a
-        .filename
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     let mut resp = with_safety_headers(resp);

@@ -196,28 +196,12 @@ pub async fn attachment(
     let part = blocking(&st.service, move |_| Ok(MessageView::attachment(&raw, n)))
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("the message has no attachment {n}")))?;
-    let name = part.filename;
-    let ascii: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let disposition = part.content_disposition();
     Ok((
         [
             // Never rendered by the browser: whatever it claims to be, it downloads.
             (header::CONTENT_TYPE, "application/octet-stream".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!(
-                    "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
-                    segment(&name)
-                ),
-            ),
+            (header::CONTENT_DISPOSITION, disposition),
         ],
         part.bytes,
     )
