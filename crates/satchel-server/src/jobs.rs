@@ -14,7 +14,7 @@
 
 pub mod schedule;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use satchel_api as api;
 use satchel_archive::ArchiveError;
 use satchel_archive::catalog::rusqlite::{self, Connection, OptionalExtension, params};
@@ -61,10 +61,11 @@ pub const OFFLINE_FLUSH: &str = "offline-flush";
 pub const ARCHIVE: &str = "archive";
 
 /// The one format of times on every endpoint and in every CLI output:
-/// RFC 3339, UTC, `Z`, whole seconds (`2026-05-01T06:00:03Z`).
+/// RFC 3339, UTC, `Z`, whole seconds (`2026-05-01T06:00:03Z`). Written by
+/// [`satchel_offline::rfc3339`], the format the laptop also writes, so the
+/// service and the laptop cannot drift apart.
 pub fn time<Tz: chrono::TimeZone>(t: &DateTime<Tz>) -> String {
-    t.with_timezone(&Utc)
-        .to_rfc3339_opts(SecondsFormat::Secs, true)
+    satchel_offline::rfc3339(t.timestamp())
 }
 
 /// Unix seconds in [`time`]'s format (None if out of chrono's range).
