@@ -20,7 +20,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest silence while reading an answer.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest wait for `whoami`, the reachability check.
-const WHOAMI_TIMEOUT: Duration = Duration::from_secs(5);
+pub const WHOAMI_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A connection to the archive service as one user.
 #[derive(Clone)]
@@ -65,6 +65,12 @@ impl Service {
     /// The service's base URL.
     pub fn server(&self) -> &str {
         self.client.base()
+    }
+
+    /// The API client underneath, with the laptop's timeouts; its errors are
+    /// the raw ones (the load benchmark tells a reset from a timeout).
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// The laptop's reading of a client error. No answer at all (refused,
