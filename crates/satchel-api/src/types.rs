@@ -81,10 +81,16 @@ pub struct NewRepository {
     /// A local disk folder, created if missing.
     #[serde(default)]
     pub disk: String,
-    /// An S3-compatible object store URL (recorded only: this build cannot
-    /// store mail there). Exactly one of `disk` and `s3` is given.
+    /// An S3-compatible object store, `s3://BUCKET[/PREFIX]`. Exactly one of
+    /// `disk` and `s3` is given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3: Option<String>,
+    /// The S3 endpoint URL (`http(s)://HOST[:PORT]`); none for AWS itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Cold storage: mailboxes with mail there are not synchronized offline.
+    #[serde(default)]
+    pub cold: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -92,6 +98,10 @@ pub struct Repository {
     pub name: String,
     pub kind: String,
     pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub cold: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

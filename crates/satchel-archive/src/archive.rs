@@ -73,7 +73,13 @@ impl Archive {
             let path = Path::new("repositories").join(DEFAULT_REPOSITORY);
             let absolute = root.join(&path);
             std::fs::create_dir_all(&absolute).at(&absolute)?;
-            catalog.add_repository(DEFAULT_REPOSITORY, "disk", &path)?;
+            catalog.add_repository(&crate::RepositoryInfo {
+                name: DEFAULT_REPOSITORY.into(),
+                kind: "disk".into(),
+                path,
+                endpoint: None,
+                cold: false,
+            })?;
         }
         let (index, created) = SearchIndex::open(&root.join("index"))?;
         if created {
@@ -405,7 +411,8 @@ impl Archive {
                 what: "message id",
                 why: format!("{id} is not archived"),
             })?;
-        let raw = store::read_blob(&self.resolve(&loc.repo_path), &loc.pack, loc.span, loc.size)
+        let repo = self.catalog()?.repository(&loc.repo)?;
+        let raw = store::read_blob(&self.resolve(&repo.path), &loc.pack, loc.span, loc.size)
             .map_err(|e| ArchiveError::Damaged {
                 id: *id,
                 why: e.to_string(),

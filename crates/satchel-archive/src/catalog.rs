@@ -26,7 +26,7 @@ pub use membership::{MemberEntry, insert_membership};
 /// their own tables in the catalog's file (same version, one copy).
 pub use rusqlite;
 
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// Version 2 (with the offline tables, now the service's component
 /// `offline`): "what is new in this mailbox since seq N" without a scan.
@@ -41,6 +41,16 @@ const SCHEMA_V3: &str = "PRAGMA user_version = 3;";
 /// [`Catalog::use_secret_key`] has not sealed yet.
 const SCHEMA_V4: &str = "ALTER TABLE mailboxes ADD COLUMN imap_secret BLOB;
 PRAGMA user_version = 4;";
+
+/// Version 6: an S3 repository records its endpoint (`NULL`: the provider's
+/// own, or a disk repository), and any repository may be *cold* (its mail is
+/// never synchronized offline).
+const SCHEMA_V6: &str = "ALTER TABLE repositories ADD COLUMN endpoint TEXT;
+ALTER TABLE repositories ADD COLUMN cold INTEGER NOT NULL DEFAULT 0;
+PRAGMA user_version = 6;";
+
+/// The columns [`repository_row`] reads, in its order.
+const REPOSITORY_COLUMNS: &str = "name, kind, path, endpoint, cold";
 
 const SCHEMA_V1: &str = r#"
 CREATE TABLE users(
@@ -142,8 +152,17 @@ pub struct RemovedUser {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RepositoryInfo {
     pub name: String,
+    /// `disk` or `s3`.
     pub kind: String,
+    /// A disk repository's folder (relative to the data folder or absolute),
+    /// or an S3 repository's `s3://BUCKET/PREFIX`.
     pub path: PathBuf,
+    /// An S3 repository's endpoint URL; `None` for the provider's own (AWS).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Cold storage: mail there is not synchronized offline.
+    #[serde(default)]
+    pub cold: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -184,7 +203,8 @@ pub struct MemberRow {
 /// Where a message's bytes are.
 #[derive(Clone, Debug)]
 pub struct Location {
-    pub repo_path: PathBuf,
+    /// The repository's name (the archive keeps one handle per repository).
+    pub repo: String,
     pub pack: String,
     pub span: Span,
     pub size: u64,
@@ -241,6 +261,7 @@ impl Catalog {
             (3, SCHEMA_V3),
             (4, SCHEMA_V4),
             (5, membership::SCHEMA_V5),
+            (6, SCHEMA_V6),
         ];
         for (step, sql) in steps {
             if version < step {
@@ -461,13 +482,21 @@ impl Catalog {
 
     // ---- repositories ----
 
-    pub fn add_repository(&self, name: &str, kind: &str, path: &Path) -> Result<()> {
+    pub fn add_repository(&self, repo: &RepositoryInfo) -> Result<()> {
         let n = self.conn.execute(
-            "INSERT OR IGNORE INTO repositories(name, kind, path, created) VALUES (?1, ?2, ?3, ?4)",
-            params![name, kind, path.to_string_lossy(), now()],
+            "INSERT OR IGNORE INTO repositories(name, kind, path, endpoint, cold, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                repo.name,
+                repo.kind,
+                repo.path.to_string_lossy(),
+                repo.endpoint,
+                repo.cold,
+                now()
+            ],
         )?;
         if n == 0 {
-            return Err(ArchiveError::Exists(format!("repository {name}")));
+            return Err(ArchiveError::Exists(format!("repository {}", repo.name)));
         }
         Ok(())
     }
@@ -475,7 +504,7 @@ impl Catalog {
     pub fn repository(&self, name: &str) -> Result<RepositoryInfo> {
         self.conn
             .query_row(
-                "SELECT name, kind, path FROM repositories WHERE name = ?1",
+                &format!("SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE name = ?1"),
                 [name],
                 repository_row,
             )
@@ -484,9 +513,9 @@ impl Catalog {
     }
 
     pub fn repositories(&self) -> Result<Vec<RepositoryInfo>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name, kind, path FROM repositories ORDER BY name")?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {REPOSITORY_COLUMNS} FROM repositories ORDER BY name"
+        ))?;
         let rows = stmt.query_map([], repository_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -495,14 +524,14 @@ impl Catalog {
     /// Offline synchronization needs them all: earlier mail stays where it was
     /// written when the default changes.
     pub fn mailbox_repositories(&self, address: &str) -> Result<Vec<RepositoryInfo>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT name, kind, path FROM repositories WHERE name IN (
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE name IN (
                SELECT repo FROM mailboxes WHERE address = ?1
                UNION
                SELECT p.repo FROM membership m JOIN messages g ON g.id = m.id
                  JOIN packs p ON p.name = g.pack WHERE m.mailbox = ?1)
-             ORDER BY name",
-        )?;
+             ORDER BY name"
+        ))?;
         let rows = stmt.query_map([address], repository_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -673,13 +702,12 @@ impl Catalog {
         Ok(self
             .conn
             .query_row(
-                "SELECT r.path, g.pack, g.offset, g.length, g.size FROM messages g
-                 JOIN packs p ON p.name = g.pack JOIN repositories r ON r.name = p.repo
-                 WHERE g.id = ?1",
+                "SELECT p.repo, g.pack, g.offset, g.length, g.size FROM messages g
+                 JOIN packs p ON p.name = g.pack WHERE g.id = ?1",
                 [id],
                 |r| {
                     Ok(Location {
-                        repo_path: PathBuf::from(r.get::<_, String>(0)?),
+                        repo: r.get(0)?,
                         pack: r.get(1)?,
                         span: Span {
                             offset: r.get::<_, i64>(2)? as u64,
@@ -807,6 +835,8 @@ fn repository_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RepositoryInfo> {
         name: r.get(0)?,
         kind: r.get(1)?,
         path: PathBuf::from(r.get::<_, String>(2)?),
+        endpoint: r.get(3)?,
+        cold: r.get(4)?,
     })
 }
 

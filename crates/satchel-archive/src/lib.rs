@@ -20,6 +20,7 @@ pub mod error;
 pub mod import;
 pub mod index;
 pub mod message;
+pub mod repository;
 pub mod secret;
 pub mod store;
 

@@ -308,54 +308,26 @@ impl Service {
     ) -> Result<api::Repository> {
         caller.require_admin()?;
         validate_name("repository name", &new.name)?;
-        if let Some(url) = &new.s3 {
-            return self.add_s3_repository(&new.name, &new.disk, url);
-        }
-        let path = PathBuf::from(&new.disk);
-        if !path.is_absolute() {
-            return Err(ServiceError::BadRequest(format!(
-                "repository folder must be an absolute path, not {}",
-                new.disk
-            )));
-        }
-        std::fs::create_dir_all(&path).map_err(|e| {
-            ServiceError::BadRequest(format!("cannot create folder {}: {e}", path.display()))
-        })?;
-        self.archive
-            .catalog()?
-            .add_repository(&new.name, "disk", &path)?;
-        Ok(api::Repository {
-            name: new.name.clone(),
-            kind: "disk".into(),
-            path: path.display().to_string(),
-        })
+        let repo = match &new.s3 {
+            Some(url) => s3_repository(new, url)?,
+            None => disk_repository(new)?,
+        };
+        self.archive.catalog()?.add_repository(&repo)?;
+        Ok(self.repository_view(repo))
     }
 
-    /// Records an S3-compatible repository. Nothing is stored there by this
-    /// build: archiving into it fails, and offline synchronization refuses
-    /// mailboxes that use it.
-    fn add_s3_repository(&self, name: &str, disk: &str, url: &str) -> Result<api::Repository> {
-        if !disk.is_empty() {
-            return Err(ServiceError::BadRequest(
-                "a repository is either a disk folder or an S3 URL, not both".into(),
-            ));
+    fn repository_view(&self, r: satchel_archive::RepositoryInfo) -> api::Repository {
+        let path = match r.kind.as_str() {
+            "disk" => self.archive.resolve(&r.path).display().to_string(),
+            _ => r.path.display().to_string(),
+        };
+        api::Repository {
+            name: r.name,
+            kind: r.kind,
+            path,
+            endpoint: r.endpoint,
+            cold: r.cold,
         }
-        let ok = ["s3://", "http://", "https://"]
-            .iter()
-            .any(|p| url.strip_prefix(p).is_some_and(|rest| !rest.is_empty()));
-        if !ok {
-            return Err(ServiceError::BadRequest(format!(
-                "{url:?} is not an S3 URL (s3://BUCKET[/PREFIX] or http(s)://HOST/BUCKET)"
-            )));
-        }
-        self.archive
-            .catalog()?
-            .add_repository(name, "s3", Path::new(url))?;
-        Ok(api::Repository {
-            name: name.to_string(),
-            kind: "s3".into(),
-            path: url.to_string(),
-        })
     }
 
     pub fn repositories(&self, caller: &Caller) -> Result<Vec<api::Repository>> {
@@ -365,11 +337,7 @@ impl Service {
             .catalog()?
             .repositories()?
             .into_iter()
-            .map(|r| api::Repository {
-                name: r.name,
-                kind: r.kind,
-                path: self.archive.resolve(&r.path).display().to_string(),
-            })
+            .map(|r| self.repository_view(r))
             .collect())
     }
 
@@ -583,4 +551,53 @@ fn validate_name(what: &str, name: &str) -> Result<()> {
             "{what} {name:?}: use 1-64 letters, digits, '-', '_' or '.'"
         )))
     }
+}
+
+/// A local-disk repository: its folder, absolute, created if missing.
+fn disk_repository(new: &api::NewRepository) -> Result<satchel_archive::RepositoryInfo> {
+    if new.endpoint.is_some() {
+        return Err(ServiceError::BadRequest(
+            "an endpoint belongs to an S3 repository (--s3), not a disk folder".into(),
+        ));
+    }
+    let path = PathBuf::from(&new.disk);
+    if !path.is_absolute() {
+        return Err(ServiceError::BadRequest(format!(
+            "repository folder must be an absolute path, not {}",
+            new.disk
+        )));
+    }
+    std::fs::create_dir_all(&path).map_err(|e| {
+        ServiceError::BadRequest(format!("cannot create folder {}: {e}", path.display()))
+    })?;
+    Ok(satchel_archive::RepositoryInfo {
+        name: new.name.clone(),
+        kind: "disk".into(),
+        path,
+        endpoint: None,
+        cold: new.cold,
+    })
+}
+
+/// An S3-compatible repository: `s3://BUCKET[/PREFIX]` and an optional
+/// `http(s)://` endpoint, checked before anything is recorded.
+fn s3_repository(new: &api::NewRepository, url: &str) -> Result<satchel_archive::RepositoryInfo> {
+    if !new.disk.is_empty() {
+        return Err(ServiceError::BadRequest(
+            "a repository is either a disk folder or an S3 URL, not both".into(),
+        ));
+    }
+    satchel_archive::repository::S3Location::parse(url)
+        .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+    if let Some(endpoint) = &new.endpoint {
+        satchel_archive::repository::check_endpoint(endpoint)
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+    }
+    Ok(satchel_archive::RepositoryInfo {
+        name: new.name.clone(),
+        kind: "s3".into(),
+        path: PathBuf::from(url),
+        endpoint: new.endpoint.clone(),
+        cold: new.cold,
+    })
 }

@@ -365,6 +365,8 @@ fn s3_repositories_are_refused_by_name() {
                 name: "cloud".into(),
                 disk: String::new(),
                 s3: Some("s3://bucket/mail".into()),
+                endpoint: None,
+                cold: false,
             },
         )
         .expect("an s3 repository is recorded");

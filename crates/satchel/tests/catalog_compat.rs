@@ -131,7 +131,7 @@ fn a_version_4_data_folder_opens_and_keeps_everything() {
     let user_version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");
-    assert_eq!(user_version, 5);
+    assert_eq!(user_version, 6);
     let legacy: i64 = conn
         .query_row(
             "SELECT count(*) FROM sqlite_master WHERE name IN ('offline_removed', 'membership_removed')",

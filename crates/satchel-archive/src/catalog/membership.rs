@@ -172,7 +172,7 @@ impl Catalog {
     pub fn default_repository(&self, address: &str) -> Result<RepositoryInfo> {
         self.conn
             .prepare_cached(
-                "SELECT r.name, r.kind, r.path FROM mailboxes b
+                "SELECT r.name, r.kind, r.path, r.endpoint, r.cold FROM mailboxes b
                  JOIN repositories r ON r.name = b.repo WHERE b.address = ?1",
             )?
             .query_row([address], super::repository_row)

@@ -61,16 +61,23 @@ pub enum TokenCmd {
 
 #[derive(Subcommand)]
 pub enum RepoCmd {
-    /// Add a repository: a local-disk folder, or an S3 URL (recorded only).
+    /// Add a repository: a local-disk folder, or an S3-compatible bucket.
     Add {
         name: String,
         /// Folder (absolute path) on the service's machine.
         #[arg(long, required_unless_present = "s3", conflicts_with = "s3")]
         disk: Option<std::path::PathBuf>,
-        /// S3-compatible object store URL (s3://BUCKET/PREFIX). Recorded only:
-        /// this build cannot archive into S3.
+        /// S3-compatible bucket, s3://BUCKET/PREFIX. The service reads its
+        /// credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+        /// AWS_REGION (default us-east-1).
         #[arg(long)]
         s3: Option<String>,
+        /// The S3 endpoint URL (http(s)://HOST:PORT); AWS itself when omitted.
+        #[arg(long, requires = "s3")]
+        endpoint: Option<String>,
+        /// Cold storage: mailboxes with mail here cannot be synchronized offline.
+        #[arg(long)]
+        cold: bool,
         #[command(flatten)]
         remote: Remote,
     },
@@ -232,6 +239,8 @@ pub async fn repo(cmd: RepoCmd) -> Result<ExitCode> {
             name,
             disk,
             s3,
+            endpoint,
+            cold,
             remote,
         } => {
             let disk = match disk {
@@ -241,14 +250,23 @@ pub async fn repo(cmd: RepoCmd) -> Result<ExitCode> {
             };
             let repo = remote
                 .client()?
-                .add_repository(&api::NewRepository { name, disk, s3 })
+                .add_repository(&api::NewRepository {
+                    name,
+                    disk,
+                    s3,
+                    endpoint,
+                    cold,
+                })
                 .await?;
             if remote.json {
                 output::json(&repo)?;
             } else {
                 println!(
-                    "added repository {} ({} {})",
-                    repo.name, repo.kind, repo.path
+                    "added repository {} ({} {}{})",
+                    repo.name,
+                    repo.kind,
+                    repo.path,
+                    repository_extras(&repo)
                 );
             }
         }
@@ -258,7 +276,13 @@ pub async fn repo(cmd: RepoCmd) -> Result<ExitCode> {
                 output::json(&repos)?;
             } else {
                 for r in repos {
-                    println!("{:<16} {:<6} {}", r.name, r.kind, r.path);
+                    println!(
+                        "{:<16} {:<6} {}{}",
+                        r.name,
+                        r.kind,
+                        r.path,
+                        repository_extras(&r)
+                    );
                 }
             }
         }
@@ -361,4 +385,17 @@ fn show(mb: &api::Mailbox, json: bool) -> Result<()> {
         }
     );
     Ok(())
+}
+
+/// What `repo add` and `repo list` print after a repository's place: its
+/// endpoint and `cold`, when they apply.
+fn repository_extras(r: &api::Repository) -> String {
+    let mut extras = String::new();
+    if let Some(endpoint) = &r.endpoint {
+        extras.push_str(&format!(" endpoint={endpoint}"));
+    }
+    if r.cold {
+        extras.push_str(" cold");
+    }
+    extras
 }
