@@ -446,7 +446,7 @@ impl Archive {
             tracing::error!(error = %e, "committing the search index before a search");
         }
         let allowed = self.catalog()?.searchable_by(user)?;
-        self.index.search(req, &allowed)?.hits(self, &allowed)
+        self.index.search(self, req, &allowed)?.hits(self, &allowed)
     }
 }
 

@@ -10,7 +10,7 @@
 use crate::archive::Archive;
 use crate::error::{ArchiveError, IoContext, Result};
 use crate::message::{MessageId, MessageSummary};
-use satchel_search::{Fields, SearchQuery, Snippets, top_ids};
+use satchel_search::{Fields, FromDocId, SearchError, SearchQuery, Snippets, top_ids};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Mutex;
@@ -129,11 +129,10 @@ impl SearchIndex {
         let added = (|| {
             let writer = w.writer(&self.index)?;
             for d in docs {
-                let id = d.id.to_hex();
-                writer.delete_term(Term::from_field_text(self.fields.id, &id));
+                writer.delete_term(Term::from_field_bytes(self.fields.id, d.id.as_bytes()));
                 writer.add_document(satchel_search::document(
                     &self.fields,
-                    &id,
+                    d.id,
                     d.mailboxes.iter().map(String::as_str),
                     d.summary,
                 ))?;
@@ -180,8 +179,13 @@ impl SearchIndex {
     /// Searches the mailboxes in `allowed` (the caller's searchable ones). A
     /// `mailbox:` filter on any other mailbox is refused, so a search tells
     /// nothing about mailboxes the caller may not search, not even whether
-    /// they exist.
-    pub fn search(&self, req: &SearchRequest, allowed: &[String]) -> Result<Found> {
+    /// they exist. Phrases are checked against the messages `archive` holds.
+    pub fn search(
+        &self,
+        archive: &Archive,
+        req: &SearchRequest,
+        allowed: &[String],
+    ) -> Result<Found> {
         let query = SearchQuery::parse(&req.query)?;
         if let Some(m) = query.mailboxes().iter().find(|m| !allowed.contains(m)) {
             return Err(ArchiveError::NotSearchable(m.clone()));
@@ -192,23 +196,35 @@ impl SearchIndex {
             .filter(|a| req.mailbox.as_deref().is_none_or(|mb| mb == *a))
             .collect();
         let f = &self.fields;
-        let built = query.build(&self.index, f, Some(&mailboxes))?;
         let searcher = self.reader.searcher();
+        let built = query
+            .build_checked(&searcher, f, Some(&mailboxes), &mut |id| {
+                stored_bytes(archive, id)
+            })
+            .map_err(|e| match e {
+                SearchError::Query(e) => ArchiveError::Query(e),
+                SearchError::Index(e) => e.into(),
+            })?;
         let ids = if mailboxes.is_empty() {
             Vec::new()
         } else {
-            // Every document's id was written from a MessageId; one that
-            // does not parse is a damaged entry, left out rather than shown.
             top_ids(&searcher, f, &*built, req.limit.clamp(1, 10_000))?
-                .into_iter()
-                .filter_map(|id| id.parse().ok())
-                .collect()
         };
         Ok(Found {
             ids,
             snippets: Snippets::new(&searcher, f, &*built),
         })
     }
+}
+
+/// The stored bytes of the message whose id bytes are `id`, for a phrase
+/// check; `None` (the message does not match) if they cannot be read.
+fn stored_bytes(archive: &Archive, id: &[u8]) -> Option<Vec<u8>> {
+    let id = MessageId::from_id_bytes(id)?;
+    archive
+        .read(&id)
+        .inspect_err(|e| tracing::warn!(error = %e, %id, "phrase not checked: message unreadable"))
+        .ok()
 }
 
 /// What a search found: message ids, best first, and the snippet maker of

@@ -9,18 +9,18 @@
 //! id: a hit is named from the copy's listing and its snippet cut from the
 //! copy's bytes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 
 use satchel_api::{SearchHit, SearchResults};
 use satchel_message::MessageSummary;
 use satchel_offline::{MessageId, ReplicaIndex, Segment};
-use satchel_search::{Fields, SearchQuery, Snippets, top_ids};
+use satchel_search::{Fields, FromDocId, SearchError, SearchQuery, Snippets, id_of, top_ids};
 use serde::{Deserialize, Serialize};
 use tantivy::collector::DocSetCollector;
 use tantivy::query::{BooleanQuery, Query, TermQuery};
-use tantivy::schema::{IndexRecordOption, Value};
-use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{Index, IndexReader, ReloadPolicy, Term};
 
 use crate::config::Home;
 use crate::error::{Error, Result};
@@ -108,14 +108,13 @@ impl LocalIndex {
     }
 
     /// The ids indexed for `mailbox`.
-    fn indexed_ids(&self, mailbox: &str) -> Result<HashSet<String>> {
+    fn indexed_ids(&self, mailbox: &str) -> Result<HashSet<MessageId>> {
         let searcher = self.reader.searcher();
         let docs = searcher.search(&self.of_mailbox(mailbox), &DocSetCollector)?;
         let mut out = HashSet::with_capacity(docs.len());
         for addr in docs {
-            let doc: TantivyDocument = searcher.doc(addr)?;
-            if let Some(id) = doc.get_first(self.fields.id).and_then(|v| v.as_str()) {
-                out.insert(id.to_string());
+            if let Some(id) = id_of(&searcher, &self.fields, addr)? {
+                out.insert(id);
             }
         }
         Ok(out)
@@ -129,9 +128,9 @@ impl LocalIndex {
     }
 
     /// The document of message `id` in `mailbox` (there is one per mailbox).
-    fn of_message(&self, mailbox: &str, id: &str) -> Box<dyn Query> {
+    fn of_message(&self, mailbox: &str, id: &MessageId) -> Box<dyn Query> {
         let id = TermQuery::new(
-            Term::from_field_text(self.fields.id, id),
+            Term::from_field_bytes(self.fields.id, id.as_bytes()),
             IndexRecordOption::Basic,
         );
         Box::new(BooleanQuery::intersection(vec![
@@ -150,21 +149,21 @@ impl LocalIndex {
     ) -> Result<IndexUpdate> {
         let started = std::time::Instant::now();
         let indexed = self.indexed_ids(mailbox)?;
-        let live: HashMap<String, &MessageId> = replica.ids().map(|id| (id.to_hex(), id)).collect();
-        let to_remove: Vec<&String> = indexed
-            .iter()
-            .filter(|id| !live.contains_key(*id))
-            .collect();
+        let live: HashSet<&MessageId> = replica.ids().collect();
+        let to_remove: Vec<&MessageId> = indexed.iter().filter(|id| !live.contains(id)).collect();
         let mut wanted: HashSet<MessageId> = live
-            .iter()
-            .filter(|(hex, _)| !indexed.contains(*hex))
-            .map(|(_, id)| **id)
+            .into_iter()
+            .filter(|id| !indexed.contains(*id))
+            .copied()
             .collect();
         let mut update = IndexUpdate::default();
         if to_remove.is_empty() && wanted.is_empty() {
             return Ok(update);
         }
-        let mut writer: tantivy::IndexWriter = self.index.writer(64 * 1024 * 1024)?;
+        // One indexing thread: one segment per update, not one per thread
+        // (each segment repeats the words it shares with the others).
+        let mut writer: tantivy::IndexWriter =
+            self.index.writer_with_num_threads(1, 64 * 1024 * 1024)?;
         for id in &to_remove {
             writer.delete_query(self.of_message(mailbox, id))?;
             update.removed += 1;
@@ -193,8 +192,7 @@ impl LocalIndex {
                 }
                 // The same summary and document the service indexes.
                 let summary = MessageSummary::extract(&raw);
-                let hex = entry.id.to_hex();
-                let doc = satchel_search::document(&self.fields, &hex, [mailbox], &summary);
+                let doc = satchel_search::document(&self.fields, &entry.id, [mailbox], &summary);
                 match writer.add_document(doc) {
                     Ok(_) => update.added += 1,
                     Err(e) => failed = Some(e),
@@ -241,17 +239,24 @@ impl LocalIndex {
     ) -> Result<SearchResults> {
         let f = &self.fields;
         let within: Option<Vec<&str>> = mailbox.map(|mb| vec![mb]);
-        let built = SearchQuery::parse(query)?.build(&self.index, f, within.as_deref())?;
         let searcher = self.reader.searcher();
+        let built = SearchQuery::parse(query)?
+            .build_checked(&searcher, f, within.as_deref(), &mut |id| {
+                copied_bytes(copies, id)
+            })
+            .map_err(|e| match e {
+                SearchError::Query(e) => Error::Query(e),
+                SearchError::Index(e) => e.into(),
+            })?;
         let limit = limit.clamp(1, 10_000);
         // A message in several mailboxes has a document in each: enough
         // documents for `limit` distinct messages.
-        let ids = top_ids(&searcher, f, &*built, limit * copies.len().max(1))?;
+        let ids: Vec<MessageId> = top_ids(&searcher, f, &*built, limit * copies.len().max(1))?;
         let snippets = Snippets::new(&searcher, f, &*built);
         let mut seen = HashSet::new();
         let hits = ids
             .iter()
-            .filter(|id| seen.insert(id.as_str()))
+            .filter(|id| seen.insert(**id))
             .filter_map(|id| hit(id, copies, &snippets))
             .take(limit)
             .collect();
@@ -286,11 +291,26 @@ fn local_copies(home: &Home) -> Result<Vec<(String, ReplicaIndex)>> {
     Ok(copies)
 }
 
+/// The bytes of the message whose id bytes are `id`, from the first copy
+/// that holds it, for a phrase check; `None` (it does not match) if none can
+/// give them.
+fn copied_bytes(copies: &[(String, ReplicaIndex)], id: &[u8]) -> Option<Vec<u8>> {
+    let id = MessageId::from_id_bytes(id)?;
+    let (mailbox, copy) = copies.iter().find(|(_, c)| c.contains(&id))?;
+    crate::read_checked(copy, mailbox, &id)
+        .inspect_err(|e| tracing::warn!(%mailbox, "phrase not checked: {e}"))
+        .ok()
+}
+
 /// The hit of message `id`: named from the listing of the first copy that
 /// holds it, in every copy that holds it, its snippet cut from that copy's
 /// bytes. None if no copy holds it any more.
-fn hit(id: &str, copies: &[(String, ReplicaIndex)], snippets: &Snippets) -> Option<SearchHit> {
-    let mid = MessageId::from_hex(id).ok()?;
+fn hit(
+    mid: &MessageId,
+    copies: &[(String, ReplicaIndex)],
+    snippets: &Snippets,
+) -> Option<SearchHit> {
+    let mid = *mid;
     let holders: Vec<&(String, ReplicaIndex)> =
         copies.iter().filter(|(_, c)| c.contains(&mid)).collect();
     let (mailbox, copy) = holders.first()?;

@@ -18,7 +18,25 @@ pub enum QueryError {
     /// name, so a filter must name its mailboxes.
     #[error("mailbox: takes mailbox addresses, not a range, pattern or wildcard")]
     MailboxPattern,
+    /// A phrase ending in `*` (a phrase prefix): answered from word
+    /// positions, which the index does not keep.
+    #[error("a phrase cannot end in * ({0:?}): search its words or the whole phrase")]
+    PhrasePrefix(String),
+    /// A phrase with slop (`"a b"~2`): answered from word positions, which
+    /// the index does not keep.
+    #[error("a phrase cannot take ~ ({0:?}): search the exact phrase or its words")]
+    PhraseSlop(String),
     /// A field that does not exist, a term its field cannot hold.
     #[error(transparent)]
     Invalid(#[from] tantivy::query::QueryParserError),
+}
+
+/// Why a search could not be made: the query (the user's to fix) or the
+/// index (the service's or the laptop's).
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error("reading the search index: {0}")]
+    Index(#[from] tantivy::TantivyError),
 }

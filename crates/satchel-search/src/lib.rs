@@ -5,17 +5,21 @@
 //! queries with [`SearchQuery`] and cut snippets with [`Snippets`], so the same
 //! query finds the same messages online and offline.
 //!
-//! An index keeps nothing the archive already holds: no stored text, only the
-//! message id that names a hit. Subject, sender, date and size come from the
-//! catalog (service) or the copy's listing (laptop), and snippets are cut from
-//! the message bytes the store or the copy already has.
+//! An index keeps nothing the archive already holds: no stored text, the
+//! message id (32 bytes) that names a hit, and per word the documents holding
+//! it and how often, not where. Subject, sender, date and size come from the
+//! catalog (service) or the copy's listing (laptop); snippets are cut from,
+//! and phrases checked against, the message bytes the store or the copy
+//! already has ([`SearchQuery::build_checked`]).
 
 mod error;
+mod phrase;
 mod query;
 mod schema;
 mod snippet;
 
-pub use error::QueryError;
+pub use error::{QueryError, SearchError};
+pub use phrase::MessageBytes;
 pub use query::{MAX_QUERY_NESTING, SearchQuery};
-pub use schema::{Fields, SCHEMA_VERSION, document, top_ids};
+pub use schema::{DocId, Fields, FromDocId, SCHEMA_VERSION, document, id_of, top_ids};
 pub use snippet::Snippets;

@@ -5,11 +5,16 @@
 
 use std::ops::Bound;
 
-use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermSetQuery};
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, EmptyQuery, Occur, PhrasePrefixQuery, PhraseQuery, Query,
+    QueryParser, QueryParserError, RangeQuery, TermSetQuery,
+};
 use tantivy::query_grammar::{self, UserInputAst, UserInputLeaf};
-use tantivy::{DateTime, Index, Term};
+use tantivy::schema::Field;
+use tantivy::{DateTime, Index, Score, Searcher, Term};
 
-use crate::error::QueryError;
+use crate::error::{QueryError, SearchError};
+use crate::phrase::{self, CountedPhrase, MessageBytes, Phrase, Texts};
 use crate::schema::Fields;
 
 /// How deeply a query may nest groups and `NOT`s. The query grammar and every
@@ -58,20 +63,82 @@ impl SearchQuery {
 
     /// The query over an index of [`Fields::schema`]: the words, the day
     /// range, and, if `within` is given, only documents of those mailboxes.
+    ///
+    /// A phrase here matches every document holding its words in its field
+    /// (each counted as one match): with no message text at hand, nothing
+    /// checks their order. Searches use [`SearchQuery::build_checked`].
     pub fn build(
         &self,
         index: &Index,
         f: &Fields,
         within: Option<&[&str]>,
     ) -> Result<Box<dyn Query>, QueryError> {
-        let words: Box<dyn Query> = match &self.words {
-            None => Box::new(AllQuery),
-            Some(ast) => {
-                let mut parser = QueryParser::for_index(index, f.default_fields());
-                parser.set_conjunction_by_default();
-                parser.build_query_from_user_input_ast(ast.clone())?
-            }
+        let words = self.words(index, f, &mut |p| {
+            Ok(Box::new(CountedPhrase::unchecked(p)) as Box<dyn Query>)
+        });
+        match words {
+            Ok(words) => Ok(self.filtered(words, f, within)),
+            Err(SearchError::Query(e)) => Err(e),
+            Err(SearchError::Index(e)) => Err(QueryError::Invalid(
+                tantivy::query::QueryParserError::UnsupportedQuery(e.to_string()),
+            )),
+        }
+    }
+
+    /// The query as [`SearchQuery::build`] makes it, its phrases checked
+    /// against the messages' texts: `read` gives the raw bytes of the
+    /// message whose id bytes it is given (from the store or the copy).
+    /// Only the candidates of a phrase (documents with all its words) are
+    /// read, each once. The query is for `searcher`'s segments.
+    pub fn build_checked(
+        &self,
+        searcher: &Searcher,
+        f: &Fields,
+        within: Option<&[&str]>,
+        read: &mut MessageBytes<'_>,
+    ) -> Result<Box<dyn Query>, SearchError> {
+        let mut texts = Texts::new(read);
+        let words = self.words(searcher.index(), f, &mut |p| {
+            Ok(Box::new(phrase::check(searcher, f, p, &mut texts)?) as Box<dyn Query>)
+        })?;
+        Ok(self.filtered(words, f, within))
+    }
+
+    /// The words of the query; each phrase made by `phrases`.
+    fn words(
+        &self,
+        index: &Index,
+        f: &Fields,
+        phrases: &mut PhraseMaker<'_>,
+    ) -> Result<Box<dyn Query>, SearchError> {
+        let Some(ast) = &self.words else {
+            return Ok(Box::new(AllQuery));
         };
+        let mut parser = QueryParser::new(
+            Fields::parsing_schema(),
+            f.default_fields(),
+            index.tokenizers().clone(),
+        );
+        parser.set_conjunction_by_default();
+        let mut b = Builder {
+            parser,
+            index,
+            phrases,
+        };
+        let converted = b.convert(ast.clone())?;
+        if converted.all_negative && !converted.empty_clause {
+            return Err(QueryError::Invalid(QueryParserError::AllButQueryForbidden).into());
+        }
+        Ok(converted.query.unwrap_or_else(|| Box::new(EmptyQuery)))
+    }
+
+    /// `words` within the mailboxes and the day range.
+    fn filtered(
+        &self,
+        words: Box<dyn Query>,
+        f: &Fields,
+        within: Option<&[&str]>,
+    ) -> Box<dyn Query> {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, words)];
         if let Some(mailboxes) = within {
             let terms = mailboxes
@@ -90,8 +157,150 @@ impl SearchQuery {
                 .map_or(Bound::Unbounded, |t| Bound::Excluded(day(t)));
             clauses.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
         }
-        Ok(Box::new(BooleanQuery::new(clauses)))
+        Box::new(BooleanQuery::new(clauses))
     }
+}
+
+/// Makes the query of one phrase.
+type PhraseMaker<'a> = dyn FnMut(Phrase) -> Result<Box<dyn Query>, SearchError> + 'a;
+
+/// A part of the query tree as tantivy's parser would make it.
+struct Converted {
+    /// `None`: nothing to search (a word of no tokens); left out of its group.
+    query: Option<Box<dyn Query>>,
+    /// The parser refuses a query that only excludes.
+    all_negative: bool,
+    /// The whole was an empty group (the parser accepts that, finding nothing).
+    empty_clause: bool,
+}
+
+/// Turns the query tree into tantivy queries the way tantivy's
+/// `QueryParser::build_query_from_user_input_ast` does (groups, the default
+/// AND, boosts, dropping parts that hold no word, refusing a query that
+/// only excludes), with each leaf made by that parser itself, except that a
+/// phrase becomes the query `phrases` makes: the parser would read its
+/// words' positions, which the index does not keep.
+struct Builder<'p, 'i> {
+    parser: QueryParser,
+    index: &'i Index,
+    phrases: &'p mut PhraseMaker<'p>,
+}
+
+impl Builder<'_, '_> {
+    fn convert(&mut self, ast: UserInputAst) -> Result<Converted, SearchError> {
+        match ast {
+            UserInputAst::Clause(children) => {
+                let empty_clause = children.is_empty();
+                let mut clauses = Vec::with_capacity(children.len());
+                let mut all_negative = true;
+                for (occur, child) in children {
+                    let occur = occur.unwrap_or(Occur::Must);
+                    let child = self.convert(child)?;
+                    all_negative &= occur == Occur::MustNot || child.all_negative;
+                    if let Some(q) = child.query {
+                        clauses.push((occur, q));
+                    }
+                }
+                let query = (!clauses.is_empty())
+                    .then(|| Box::new(BooleanQuery::new(clauses)) as Box<dyn Query>);
+                Ok(Converted {
+                    query,
+                    all_negative,
+                    empty_clause,
+                })
+            }
+            UserInputAst::Boost(inner, boost) => {
+                let boost = boost.into_inner() as Score;
+                let mut inner = self.convert(*inner)?;
+                if (boost - 1.0).abs() >= Score::EPSILON {
+                    let q = inner.query.take().unwrap_or_else(|| Box::new(EmptyQuery));
+                    inner.query = Some(Box::new(BoostQuery::new(q, boost)));
+                    inner.empty_clause = false;
+                }
+                Ok(inner)
+            }
+            UserInputAst::Leaf(leaf) => self.leaf(*leaf),
+        }
+    }
+
+    fn leaf(&mut self, leaf: UserInputLeaf) -> Result<Converted, SearchError> {
+        let literal = match &leaf {
+            UserInputLeaf::Literal(l) => Some((l.phrase.clone(), l.slop)),
+            _ => None,
+        };
+        let q = self
+            .parser
+            .build_query_from_user_input_ast(UserInputAst::Leaf(Box::new(leaf)))
+            .map_err(QueryError::from)?;
+        if q.is::<EmptyQuery>() {
+            // A word that yields no token in any field: the parser's empty
+            // group, which it drops from the enclosing one.
+            return Ok(Converted {
+                query: None,
+                all_negative: true,
+                empty_clause: true,
+            });
+        }
+        let query = match literal {
+            Some((text, slop)) => self.phrases_of(q, &text, slop)?,
+            None => q,
+        };
+        Ok(Converted {
+            query: Some(query),
+            all_negative: false,
+            empty_clause: false,
+        })
+    }
+
+    /// `q` (the parser's query of the literal `text`) with each phrase
+    /// query replaced.
+    fn phrases_of(
+        &mut self,
+        q: Box<dyn Query>,
+        text: &str,
+        slop: u32,
+    ) -> Result<Box<dyn Query>, SearchError> {
+        if let Some(b) = q.downcast_ref::<BooleanQuery>() {
+            let mut clauses = Vec::with_capacity(b.clauses().len());
+            for (occur, c) in b.clauses() {
+                clauses.push((*occur, self.phrases_of(c.box_clone(), text, slop)?));
+            }
+            return Ok(Box::new(BooleanQuery::new(clauses)));
+        }
+        if q.is::<PhrasePrefixQuery>() {
+            return Err(QueryError::PhrasePrefix(text.to_string()).into());
+        }
+        let Some(p) = q.downcast_ref::<PhraseQuery>() else {
+            return Ok(q);
+        };
+        if slop > 0 {
+            return Err(QueryError::PhraseSlop(text.to_string()).into());
+        }
+        let terms = phrase_terms(self.index, p.field(), text)?;
+        if terms.iter().map(|(_, t)| t).ne(p.phrase_terms().iter()) {
+            return Err(QueryError::Syntax(text.to_string()).into());
+        }
+        (self.phrases)(Phrase {
+            field: p.field(),
+            terms,
+        })
+    }
+}
+
+/// The words of `text` in `field` with their offsets, as the query parser
+/// makes a phrase of them (which it does not tell).
+fn phrase_terms(
+    index: &Index,
+    field: Field,
+    text: &str,
+) -> Result<Vec<(usize, Term)>, SearchError> {
+    let mut analyzer = index.tokenizer_for_field(field)?;
+    let mut terms = Vec::new();
+    analyzer.token_stream(text).process(&mut |token| {
+        terms.push((token.position, Term::from_field_text(field, &token.text)));
+    });
+    terms.sort_by_key(|&(offset, _)| offset);
+    Ok(terms)
 }
 
 /// Gives every group made only of `NOT`s something to subtract from: all

@@ -9,8 +9,12 @@
 //! * the hit counts of a few queries online and offline, so a smaller index
 //!   is seen to give the same answers.
 //!
-//! Not a timing: sizes are read after the service's index stops changing.
-//! Run: `cargo bench -p satchel --bench index_size` (release build).
+//! Sizes are read after the service's index stops changing. One timing: the
+//! wall time of a phrase search (`PHRASE`), online and offline, median of 5.
+//!
+//! Run: `cargo bench -p satchel --bench index_size` (release build); the
+//! Maildir imported is the corpus's, or `SATCHEL_BENCH_MAILDIR` (e.g. one made
+//! by benches/generate-mailbox.py), with `SATCHEL_BENCH_PHRASE` the phrase.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -99,11 +103,26 @@ fn hits(cmd: &mut Command) -> usize {
     v["hits"].as_array().map_or(0, Vec::len)
 }
 
+/// The median wall time of 5 runs of a command, in milliseconds.
+fn median_ms(mut cmd: impl FnMut() -> Command) -> f64 {
+    let mut times: Vec<f64> = (0..5)
+        .map(|_| {
+            let started = std::time::Instant::now();
+            ok(&mut cmd());
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[2]
+}
+
 fn main() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut server = Server::start();
     server.admin_ok(&["mailbox", "add", MB]);
-    let maildir = corpus().join("maildir");
+    let maildir = std::env::var_os("SATCHEL_BENCH_MAILDIR")
+        .map_or_else(|| corpus().join("maildir"), std::path::PathBuf::from);
+    let phrase = std::env::var("SATCHEL_BENCH_PHRASE").unwrap_or("\"spam assassin\"".into());
     server.admin_ok(&["import", MB, maildir.to_str().expect("utf8")]);
     server.add_user("bench", "bench-password");
     server.admin_ok(&["mailbox", "grant", MB, "bench"]);
@@ -125,6 +144,12 @@ fn main() {
         })
         .collect();
     let service_index = settled_bytes(&server.data.join("index"));
+    let args = [phrase.as_str(), "--json", "--limit", "10000"];
+    let online_ms = median_ms(|| {
+        let mut c = server.admin();
+        c.arg("search").args(args);
+        c
+    });
     let packs = dir_bytes(&server.data.join("repositories"));
     let service_files = by_extension(&server.data.join("index"));
     server.kill();
@@ -132,6 +157,11 @@ fn main() {
         .iter()
         .map(|q| hits(laptop_in(&home).args(["search", q, "--json", "--limit", "10000"])))
         .collect();
+    let offline_ms = median_ms(|| {
+        let mut c = laptop_in(&home);
+        c.arg("search").args(args);
+        c
+    });
     let laptop_index = dir_bytes(&home.join("index"));
     let copy = dir_bytes(&home.join("replicas"));
     let laptop_files = by_extension(&home.join("index"));
@@ -150,4 +180,8 @@ fn main() {
     for ((q, on), off) in QUERIES.iter().zip(&online).zip(&offline) {
         println!("| `{q}` | {on} | {off} |");
     }
+    println!();
+    println!(
+        "`satchel search {phrase}`: {online_ms:.1} ms online, {offline_ms:.1} ms offline (median of 5)"
+    );
 }

@@ -6,25 +6,11 @@
 
 mod common;
 
-use common::{Server, json, sha256_hex};
+use common::{Server, copy_dir, json, sha256_hex};
 use satchel_archive::catalog::rusqlite::Connection;
-use std::path::Path;
 
 const KEY: &str = "2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a";
 const MB: &str = "compat@example.com";
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read fixture") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
 
 #[test]
 fn a_version_4_data_folder_opens_and_keeps_everything() {
