@@ -23,6 +23,7 @@ through one zstd process; --no-write measures without writing files).
   benches/generate-mailbox.py OUT --messages 100000                # one chunk
   benches/generate-mailbox.py OUT --messages 1000000 --chunk 100000 --first-chunk 3 --chunks 1
   benches/generate-mailbox.py OUT --messages 1000000 --no-write    # sizes only
+  benches/generate-mailbox.py OUT --messages 1000000 --wait-deleted  # as benches/million.sh
 """
 
 import argparse
@@ -35,6 +36,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 
 MIN_DATE = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
 SPAN_SECONDS = int(
@@ -57,6 +59,8 @@ def parse_args():
     p.add_argument("--seed", type=int, default=12, help="seed of the deterministic PRNG")
     p.add_argument("--format", choices=("mbox", "maildir"), default="mbox")
     p.add_argument("--no-write", action="store_true", help="only measure raw and zstd -3 sizes")
+    p.add_argument("--wait-deleted", action="store_true",
+                   help="after each chunk, wait until its file is deleted (disk holds one chunk)")
     p.add_argument("--corpus", default=os.environ.get(
         "SATCHEL_CORPUS", os.path.expanduser("~/.cache/satchel/corpus")))
     return p.parse_args()
@@ -216,6 +220,8 @@ def main():
         total += info["count"]
         raw_total += info["raw_bytes"]
         print(json.dumps(info), flush=True)
+        while args.wait_deleted and info["path"] and os.path.exists(info["path"]):
+            time.sleep(0.2)
     print(json.dumps({"total": total, "raw_bytes": raw_total, "zstd3_bytes": zstd.finish(),
                       "corpus_messages": len(messages), "vocabulary": len(vocabulary),
                       "seed": args.seed}), flush=True)
