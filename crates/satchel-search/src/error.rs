@@ -22,10 +22,6 @@ pub enum QueryError {
     /// positions, which the index does not keep.
     #[error("a phrase cannot end in * ({0:?}): search its words or the whole phrase")]
     PhrasePrefix(String),
-    /// A phrase with slop (`"a b"~2`): answered from word positions, which
-    /// the index does not keep.
-    #[error("a phrase cannot take ~ ({0:?}): search the exact phrase or its words")]
-    PhraseSlop(String),
     /// A field that does not exist, a term its field cannot hold.
     #[error(transparent)]
     Invalid(#[from] tantivy::query::QueryParserError),

@@ -27,12 +27,16 @@ use crate::schema::{Fields, id_in_segment};
 /// not match the phrase).
 pub type MessageBytes<'a> = dyn FnMut(&[u8]) -> Option<Vec<u8>> + 'a;
 
-/// A phrase as the query parser reads it: its field and its words with their
-/// offsets in the phrase (a phrase with slop, `"a b"~2`, is refused).
+mod slop;
+
+/// A phrase as the query parser reads it: its field, its words with their
+/// offsets in the phrase, and its slop (`"a b"~2`: how far its words may
+/// move).
 #[derive(Clone, Debug)]
 pub(crate) struct Phrase {
     pub field: Field,
     pub terms: Vec<(usize, Term)>,
+    pub slop: u32,
 }
 
 /// The summaries read for one search, by id bytes: a message is read and
@@ -74,7 +78,8 @@ pub(crate) fn check(
     let mut counts = Counts::new();
     for segment in searcher.segment_readers() {
         let mut found = Vec::new();
-        for doc in candidates(segment, &phrase)? {
+        let (docs, order) = candidates(segment, &phrase)?;
+        for doc in docs {
             let Some(id) = id_in_segment::<Vec<u8>>(segment, f, doc)? else {
                 continue;
             };
@@ -82,7 +87,7 @@ pub(crate) fn check(
                 continue;
             };
             let values = f.texts(phrase.field, &summary);
-            let count = count_in(&mut analyzer, &values, &phrase);
+            let count = count_in(&mut analyzer, &values, &phrase, &order);
             if count > 0 {
                 found.push((doc, count));
             }
@@ -96,20 +101,26 @@ pub(crate) fn check(
 }
 
 /// The live documents of `segment` that hold every word of `phrase` in its
-/// field, in order.
-fn candidates(segment: &SegmentReader, phrase: &Phrase) -> tantivy::Result<Vec<DocId>> {
+/// field, in order; and the order tantivy's phrase scorer would take the
+/// words in here (fewest documents first, then as in the phrase).
+fn candidates(
+    segment: &SegmentReader,
+    phrase: &Phrase,
+) -> tantivy::Result<(Vec<DocId>, Vec<usize>)> {
     let inverted = segment.inverted_index(phrase.field)?;
     let mut postings = Vec::with_capacity(phrase.terms.len());
     for (_, term) in &phrase.terms {
         match inverted.read_postings(term, IndexRecordOption::Basic)? {
             Some(p) => postings.push(p),
-            None => return Ok(Vec::new()),
+            None => return Ok((Vec::new(), Vec::new())),
         }
     }
+    let mut order: Vec<usize> = (0..postings.len()).collect();
+    order.sort_by_key(|&i| postings[i].cost());
     let alive = segment.alive_bitset();
     let mut out = Vec::new();
     let Some((first, rest)) = postings.split_first_mut() else {
-        return Ok(out);
+        return Ok((out, order));
     };
     let mut doc = first.doc();
     'next: while doc != TERMINATED {
@@ -125,28 +136,34 @@ fn candidates(segment: &SegmentReader, phrase: &Phrase) -> tantivy::Result<Vec<D
         }
         doc = first.advance();
     }
-    Ok(out)
+    Ok((out, order))
 }
 
-/// How often `phrase` occurs in the values of one document's field: the
-/// positions where every word stands at its offset from the first, as
-/// tantivy's phrase scorer counts them without slop.
-fn count_in(analyzer: &mut TextAnalyzer, values: &[&str], phrase: &Phrase) -> u32 {
+/// How often `phrase` occurs in the values of one document's field, as
+/// tantivy's phrase scorer counts: without slop, the positions where every
+/// word stands at its offset from the first; with slop, by its algorithm
+/// (see [`slop`]) over the words in `order`.
+fn count_in(analyzer: &mut TextAnalyzer, values: &[&str], phrase: &Phrase, order: &[usize]) -> u32 {
     let positions = positions(analyzer, values, &phrase.terms);
     let last = phrase.terms.iter().map(|&(o, _)| o).max().unwrap_or(0) as u32;
-    let mut shifted =
-        phrase
-            .terms
-            .iter()
-            .zip(positions)
-            .map(|(&(offset, _), at)| -> BTreeSet<u32> {
-                let shift = last - offset as u32;
-                at.into_iter().map(|p| p + shift).collect()
-            });
-    let Some(mut common) = shifted.next() else {
+    let shifted: Vec<Vec<u32>> = phrase
+        .terms
+        .iter()
+        .zip(positions)
+        .map(|(&(offset, _), at)| {
+            let shift = last - offset as u32;
+            at.into_iter().map(|p| p + shift).collect()
+        })
+        .collect();
+    if phrase.slop > 0 {
+        let ordered: Vec<Vec<u32>> = order.iter().map(|&i| shifted[i].clone()).collect();
+        return slop::count(&ordered, phrase.slop);
+    }
+    let mut sets = shifted.into_iter().map(BTreeSet::from_iter);
+    let Some(mut common) = sets.next() else {
         return 0;
     };
-    for next in shifted {
+    for next in sets {
         common.retain(|p| next.contains(p));
     }
     common.len() as u32
@@ -258,6 +275,7 @@ impl CountedWeight {
                 .cloned()
                 .unwrap_or_default(),
             None => candidates(reader, &self.phrase)?
+                .0
                 .into_iter()
                 .map(|doc| (doc, 1))
                 .collect(),

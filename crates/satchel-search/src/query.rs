@@ -273,9 +273,6 @@ impl Builder<'_, '_> {
         let Some(p) = q.downcast_ref::<PhraseQuery>() else {
             return Ok(q);
         };
-        if slop > 0 {
-            return Err(QueryError::PhraseSlop(text.to_string()).into());
-        }
         let terms = phrase_terms(self.index, p.field(), text)?;
         if terms.iter().map(|(_, t)| t).ne(p.phrase_terms().iter()) {
             return Err(QueryError::Syntax(text.to_string()).into());
@@ -283,6 +280,7 @@ impl Builder<'_, '_> {
         (self.phrases)(Phrase {
             field: p.field(),
             terms,
+            slop,
         })
     }
 }
