@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh Debian machine, idempotently:
 # Dovecot (IMAP tests), notmuch (import benchmark), Chromium (browser tests),
-# rsync (sync benchmark), and the SpamAssassin corpus (scripts/fetch-corpus.sh).
+# rsync (sync benchmark), PostgreSQL (catalog tests: satchel-testkit runs its
+# binaries from /usr/lib/postgresql/*/bin), and the SpamAssassin corpus
+# (scripts/fetch-corpus.sh).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 need=()
@@ -9,6 +11,7 @@ command -v dovecot >/dev/null 2>&1 || need+=(dovecot-imapd)
 command -v notmuch >/dev/null 2>&1 || need+=(notmuch)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v rsync >/dev/null 2>&1 || need+=(rsync)
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""

@@ -67,8 +67,18 @@ impl Archive {
     /// Opens (or creates) the archive in `root`: `catalog.sqlite`, `index/`, and
     /// the local-disk repository `default` in `repositories/default`.
     pub fn open(root: &Path) -> Result<Self> {
+        Self::open_with(root, None)
+    }
+
+    /// Like [`Archive::open`], with the catalog in PostgreSQL when
+    /// `catalog_url` names one (`postgres://USER@HOST:PORT/DB`); the index and
+    /// the disk repositories stay in `root` either way.
+    pub fn open_with(root: &Path, catalog_url: Option<&str>) -> Result<Self> {
         std::fs::create_dir_all(root).at(root)?;
-        let catalog = Catalog::open(&root.join("catalog.sqlite"))?;
+        let catalog = match catalog_url {
+            None => Catalog::open(&root.join("catalog.sqlite"))?,
+            Some(url) => Catalog::connect(check_catalog_url(url)?)?,
+        };
         if catalog.repository(DEFAULT_REPOSITORY).is_err() {
             let path = Path::new("repositories").join(DEFAULT_REPOSITORY);
             let absolute = root.join(&path);
@@ -83,9 +93,7 @@ impl Archive {
         }
         let (index, created) = SearchIndex::open(&root.join("index"))?;
         if created {
-            catalog
-                .conn()
-                .execute("UPDATE messages SET indexed = 0", [])?;
+            catalog.mark_all_unindexed()?;
         }
         let archive = Archive {
             root: root.to_path_buf(),
@@ -251,8 +259,9 @@ impl Archive {
             Some(store::write_pack(&self.resolve(&repo.path), &frames)?)
         };
         {
-            let mut cat = self.catalog()?;
+            let cat = self.catalog()?;
             let tx = cat.transaction()?;
+            tx.lock_membership_log()?;
             if let Some(pack) = &pack {
                 catalog::insert_pack(&tx, &pack.name, &repo.name, pack.size)?;
                 let new = prepared.iter().filter(|p| p.frame.is_some());
@@ -448,6 +457,21 @@ impl Archive {
         let allowed = self.catalog()?.searchable_by(user)?;
         self.index.search(self, req, &allowed)?.hits(self, &allowed)
     }
+}
+
+/// The catalog URLs this build opens: PostgreSQL's (the SQLite catalog is
+/// the data folder's own, named by no URL).
+fn check_catalog_url(url: &str) -> Result<&str> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(url);
+    }
+    Err(ArchiveError::Invalid {
+        what: "catalog URL",
+        // Not echoed: a URL may carry a password.
+        why: "it is not a PostgreSQL URL: use postgres://USER@HOST:PORT/DATABASE \
+              (without one the catalog is SQLite in the data folder)"
+            .into(),
+    })
 }
 
 /// Archiving writes packs to local disk only: an S3 repository can be recorded

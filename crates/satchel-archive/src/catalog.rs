@@ -13,14 +13,19 @@
 use crate::error::{ArchiveError, Result};
 use crate::index::Pending;
 use crate::message::MessageId;
+use crate::params;
 use crate::secret::SecretKey;
 use crate::store::Span;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+pub mod db;
 pub mod membership;
+mod postgres;
+mod postgres_schema;
+pub use db::{Db, Dialect, FromValue, Row, Tx, Value};
 pub use membership::{MemberEntry, insert_membership};
 /// The SQLite binding the catalog is made with, for the crates that keep
 /// their own tables in the catalog's file (same version, one copy).
@@ -115,9 +120,17 @@ CREATE INDEX membership_id ON membership(id);
 "#;
 
 pub struct Catalog {
-    conn: Connection,
+    db: Db,
     /// Seals and opens IMAP passwords; set by [`Catalog::use_secret_key`].
     secret: Option<SecretKey>,
+}
+
+/// One schema step of a component, written for each dialect: both take the
+/// component from one version to the next and reach the same tables.
+#[derive(Clone, Copy, Debug)]
+pub struct Migration<'a> {
+    pub sqlite: &'a str,
+    pub postgres: &'a str,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -225,6 +238,7 @@ pub fn now() -> i64 {
 }
 
 impl Catalog {
+    /// Opens (or creates) the SQLite catalog at `path`, migrating it.
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -233,15 +247,27 @@ impl Catalog {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        let catalog = Catalog { conn, secret: None };
-        catalog.migrate()?;
+        let catalog = Catalog {
+            db: Db::sqlite(conn),
+            secret: None,
+        };
+        catalog.migrate_sqlite()?;
         Ok(catalog)
     }
 
-    fn migrate(&self) -> Result<()> {
-        let version: i64 = self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    /// Connects to a PostgreSQL catalog (`postgres://USER@HOST:PORT/DB`),
+    /// creating or migrating its tables.
+    pub fn connect(url: &str) -> Result<Self> {
+        let catalog = Catalog {
+            db: Db::postgres(postgres::PgConn::connect(url)?),
+            secret: None,
+        };
+        catalog.migrate_steps("catalog", postgres_schema::CATALOG)?;
+        Ok(catalog)
+    }
+
+    fn migrate_sqlite(&self) -> Result<()> {
+        let version: i64 = self.db.query_one("PRAGMA user_version", &[])?.get(0)?;
         if version > SCHEMA_VERSION {
             return Err(ArchiveError::Invalid {
                 what: "catalog",
@@ -251,8 +277,8 @@ impl Catalog {
             });
         }
         if version < 1 {
-            self.conn.execute_batch(SCHEMA_V1)?;
-            self.conn.pragma_update(None, "user_version", 1)?;
+            self.db.batch(SCHEMA_V1)?;
+            self.db.batch("PRAGMA user_version = 1")?;
         }
         // One transaction per step: a crash mid-migration leaves the
         // previous version intact.
@@ -265,73 +291,109 @@ impl Catalog {
         ];
         for (step, sql) in steps {
             if version < step {
-                self.conn
-                    .execute_batch(&format!("BEGIN;\n{sql}\nCOMMIT;"))?;
+                self.db.batch(&format!("BEGIN;\n{sql}\nCOMMIT;"))?;
             }
         }
         Ok(())
     }
 
-    /// Brings another crate's tables in this file to their latest version:
-    /// `steps[i]` is the SQL that takes `component` from version i to i + 1,
-    /// applied in one transaction with its version row in `schema_versions`.
-    /// A version newer than `steps` knows is refused, as for the catalog.
-    pub fn migrate_component(&self, component: &'static str, steps: &[&str]) -> Result<()> {
-        let version: i64 = self
-            .conn
-            .query_row(
-                "SELECT version FROM schema_versions WHERE component = ?1",
-                [component],
-                |r| r.get(0),
-            )
-            .optional()?
-            .unwrap_or(0);
-        let known = steps.len() as i64;
-        if version > known {
-            return Err(ArchiveError::Invalid {
-                what: component,
-                why: format!("schema version {version} is newer than this satchel ({known})"),
-            });
+    /// Brings another crate's tables in this catalog to their latest version:
+    /// `steps[i]` takes `component` from version i to i + 1 (in the
+    /// catalog's dialect), applied in one transaction with its version row in
+    /// `schema_versions`. A version newer than `steps` knows is refused, as
+    /// for the catalog.
+    pub fn migrate_component(
+        &self,
+        component: &'static str,
+        steps: &[Migration<'_>],
+    ) -> Result<()> {
+        let dialect = self.db.dialect();
+        let steps: Vec<(i64, &str)> = (1..)
+            .zip(steps)
+            .map(|(v, m)| match dialect {
+                Dialect::Sqlite => (v, m.sqlite),
+                Dialect::Postgres => (v, m.postgres),
+            })
+            .collect();
+        self.migrate_steps(component, &steps)
+    }
+
+    /// Applies every step `(version it reaches, SQL)` beyond `component`'s
+    /// version, one transaction each. On PostgreSQL each step first takes the
+    /// migration lock and reads the version again, so two services starting
+    /// at once on one catalog migrate it once.
+    fn migrate_steps(&self, component: &'static str, steps: &[(i64, &str)]) -> Result<()> {
+        if self.db.dialect() == Dialect::Postgres {
+            self.db.batch(postgres_schema::SCHEMA_VERSIONS)?;
         }
-        for (i, sql) in steps.iter().enumerate().skip(version as usize) {
-            let tx = self.conn.unchecked_transaction()?;
-            tx.execute_batch(sql)?;
+        let known = steps.last().map_or(0, |s| s.0);
+        loop {
+            let tx = self.db.transaction()?;
+            if tx.dialect() == Dialect::Postgres {
+                tx.execute(
+                    "SELECT pg_advisory_xact_lock($1)",
+                    params![db::MIGRATION_LOCK],
+                )?;
+            }
+            let version: i64 = tx
+                .query_opt(
+                    "SELECT version FROM schema_versions WHERE component = $1",
+                    params![component],
+                )?
+                .map(|r| r.get(0))
+                .transpose()?
+                .unwrap_or(0);
+            if version > known {
+                return Err(ArchiveError::Invalid {
+                    what: component,
+                    why: format!("schema version {version} is newer than this satchel ({known})"),
+                });
+            }
+            let Some(&(reached, sql)) = steps.iter().find(|s| s.0 > version) else {
+                return tx.commit();
+            };
+            tx.batch(sql)?;
             tx.execute(
-                "INSERT INTO schema_versions(component, version) VALUES (?1, ?2)
+                "INSERT INTO schema_versions(component, version) VALUES ($1, $2)
                  ON CONFLICT(component) DO UPDATE SET version = excluded.version",
-                params![component, i as i64 + 1],
+                params![component, reached],
             )?;
             tx.commit()?;
         }
-        Ok(())
     }
 
     /// Adopts the key that seals IMAP passwords, and seals every password
-    /// still stored in clear (catalogs before version 4). The clear bytes are
-    /// overwritten (`secure_delete`) and the WAL is checkpointed and truncated,
-    /// so no copy of them stays in the catalog's files. Returns how many
-    /// passwords were sealed.
+    /// still stored in clear (catalogs before version 4). On SQLite the clear
+    /// bytes are overwritten (`secure_delete`) and the WAL is checkpointed
+    /// and truncated, so no copy of them stays in the catalog's files.
+    /// Returns how many passwords were sealed.
     pub fn use_secret_key(&mut self, key: SecretKey) -> Result<usize> {
-        let clear: Vec<(String, String)> = {
-            let mut stmt = self.conn.prepare(
+        let clear: Vec<(String, String)> = self
+            .db
+            .query(
                 "SELECT address, imap_password FROM mailboxes WHERE imap_password IS NOT NULL",
-            )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect::<Result<_, _>>()?
-        };
+                &[],
+            )?
+            .iter()
+            .map(|r| Ok((r.get(0)?, r.get(1)?)))
+            .collect::<Result<_>>()?;
         if !clear.is_empty() {
-            self.conn.pragma_update(None, "secure_delete", "ON")?;
-            let tx = self.conn.transaction()?;
+            let sqlite = self.db.sqlite_conn();
+            if let Some(conn) = sqlite {
+                conn.pragma_update(None, "secure_delete", "ON")?;
+            }
+            let tx = self.db.transaction()?;
             for (address, password) in &clear {
                 tx.execute(
-                    "UPDATE mailboxes SET imap_secret = ?2, imap_password = NULL WHERE address = ?1",
+                    "UPDATE mailboxes SET imap_secret = $2, imap_password = NULL WHERE address = $1",
                     params![address, key.seal(address, password)?],
                 )?;
             }
             tx.commit()?;
-            self.conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-            self.conn.pragma_update(None, "secure_delete", "OFF")?;
+            if let Some(conn) = sqlite {
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+                conn.pragma_update(None, "secure_delete", "OFF")?;
+            }
         }
         self.secret = Some(key);
         Ok(clear.len())
@@ -344,19 +406,21 @@ impl Catalog {
         })
     }
 
-    pub fn conn(&self) -> &Connection {
-        &self.conn
+    /// The catalog's connection, for the components' tables.
+    pub fn db(&self) -> &Db {
+        &self.db
     }
 
-    pub fn transaction(&mut self) -> Result<Transaction<'_>> {
-        Ok(self.conn.transaction()?)
+    pub fn transaction(&self) -> Result<Tx<'_>> {
+        self.db.transaction()
     }
 
     // ---- users and tokens ----
 
     pub fn add_user(&self, name: &str, password_hash: &str, admin: bool) -> Result<()> {
-        let n = self.conn.execute(
-            "INSERT OR IGNORE INTO users(name, password_hash, admin, created) VALUES (?1, ?2, ?3, ?4)",
+        let n = self.db.execute(
+            "INSERT INTO users(name, password_hash, admin, created) VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING",
             params![name, password_hash, admin, now()],
         )?;
         if n == 0 {
@@ -369,32 +433,32 @@ impl Catalog {
     /// transaction: whoever held the old password may have made tokens with
     /// it. Returns how many tokens were revoked.
     pub fn set_password(&mut self, name: &str, password_hash: &str) -> Result<usize> {
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         let n = tx.execute(
-            "UPDATE users SET password_hash = ?2 WHERE name = ?1",
+            "UPDATE users SET password_hash = $2 WHERE name = $1",
             params![name, password_hash],
         )?;
         if n == 0 {
             return Err(ArchiveError::NoUser(name.into()));
         }
-        let revoked = tx.execute("DELETE FROM tokens WHERE user = ?1", [name])?;
+        let revoked = tx.execute(r#"DELETE FROM tokens WHERE "user" = $1"#, params![name])?;
         tx.commit()?;
-        Ok(revoked)
+        Ok(revoked as usize)
     }
 
     /// Removes a user with everything they hold: API tokens and grants.
     pub fn remove_user(&mut self, name: &str) -> Result<RemovedUser> {
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         let count = |sql: &str| -> Result<usize> {
-            Ok(tx.query_row(sql, [name], |r| r.get::<_, i64>(0))? as usize)
+            Ok(tx.query_one(sql, params![name])?.get::<u64>(0)? as usize)
         };
         let removed = RemovedUser {
-            tokens: count("SELECT count(*) FROM tokens WHERE user = ?1")?,
-            grants: count("SELECT count(*) FROM grants WHERE user = ?1")?,
+            tokens: count(r#"SELECT count(*) FROM tokens WHERE "user" = $1"#)?,
+            grants: count(r#"SELECT count(*) FROM grants WHERE "user" = $1"#)?,
         };
-        tx.execute("DELETE FROM tokens WHERE user = ?1", [name])?;
-        tx.execute("DELETE FROM grants WHERE user = ?1", [name])?;
-        if tx.execute("DELETE FROM users WHERE name = ?1", [name])? == 0 {
+        tx.execute(r#"DELETE FROM tokens WHERE "user" = $1"#, params![name])?;
+        tx.execute(r#"DELETE FROM grants WHERE "user" = $1"#, params![name])?;
+        if tx.execute("DELETE FROM users WHERE name = $1", params![name])? == 0 {
             return Err(ArchiveError::NoUser(name.into()));
         }
         tx.commit()?;
@@ -402,39 +466,30 @@ impl Catalog {
     }
 
     pub fn user(&self, name: &str) -> Result<Option<UserInfo>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT name, password_hash, admin FROM users WHERE name = ?1",
-                [name],
-                |r| {
-                    Ok(UserInfo {
-                        name: r.get(0)?,
-                        password_hash: r.get(1)?,
-                        admin: r.get(2)?,
-                    })
-                },
-            )
-            .optional()?)
+        self.db
+            .query_opt(
+                "SELECT name, password_hash, admin FROM users WHERE name = $1",
+                params![name],
+            )?
+            .as_ref()
+            .map(user_row)
+            .transpose()
     }
 
     pub fn users(&self) -> Result<Vec<UserInfo>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name, password_hash, admin FROM users ORDER BY name")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(UserInfo {
-                name: r.get(0)?,
-                password_hash: r.get(1)?,
-                admin: r.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db
+            .query(
+                "SELECT name, password_hash, admin FROM users ORDER BY name",
+                &[],
+            )?
+            .iter()
+            .map(user_row)
+            .collect()
     }
 
     pub fn add_token(&self, hash: &str, user: &str, label: &str) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO tokens(hash, user, label, created) VALUES (?1, ?2, ?3, ?4)",
+        self.db.execute(
+            r#"INSERT INTO tokens(hash, "user", label, created) VALUES ($1, $2, $3, $4)"#,
             params![hash, user, label, now()],
         )?;
         Ok(())
@@ -442,55 +497,60 @@ impl Catalog {
 
     /// API tokens, oldest first: `user`'s, or everyone's.
     pub fn tokens(&self, user: Option<&str>) -> Result<Vec<TokenInfo>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT hash, user, label, created FROM tokens
-             WHERE ?1 IS NULL OR user = ?1 ORDER BY created, hash",
-        )?;
-        let rows = stmt.query_map([user], token_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db
+            .query(
+                r#"SELECT hash, "user", label, created FROM tokens
+                   WHERE CAST($1 AS TEXT) IS NULL OR "user" = $1 ORDER BY created, hash"#,
+                params![user],
+            )?
+            .iter()
+            .map(token_row)
+            .collect()
     }
 
     /// Revokes the token with this id (of `user`, if given); `None` if there
     /// is no such token (or it is someone else's).
     pub fn revoke_token(&self, id: &str, user: Option<&str>) -> Result<Option<TokenInfo>> {
         let found = self
-            .conn
-            .query_row(
-                "SELECT hash, user, label, created FROM tokens
-                 WHERE substr(hash, 1, ?1) = ?2 AND (?3 IS NULL OR user = ?3)",
+            .db
+            .query_opt(
+                r#"SELECT hash, "user", label, created FROM tokens
+                   WHERE substr(hash, 1, $1) = $2 AND (CAST($3 AS TEXT) IS NULL OR "user" = $3)"#,
                 params![TOKEN_ID_LEN as i64, id, user],
-                token_row,
-            )
-            .optional()?;
+            )?
+            .as_ref()
+            .map(token_row)
+            .transpose()?;
         if let Some(t) = &found {
-            self.conn.execute(
-                "DELETE FROM tokens WHERE substr(hash, 1, ?1) = ?2",
-                params![TOKEN_ID_LEN as i64, t.id],
+            self.db.execute(
+                "DELETE FROM tokens WHERE substr(hash, 1, $1) = $2",
+                params![TOKEN_ID_LEN as i64, &t.id],
             )?;
         }
         Ok(found)
     }
 
     pub fn token_user(&self, hash: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .query_row("SELECT user FROM tokens WHERE hash = ?1", [hash], |r| {
-                r.get(0)
-            })
-            .optional()?)
+        self.db
+            .query_opt(
+                r#"SELECT "user" FROM tokens WHERE hash = $1"#,
+                params![hash],
+            )?
+            .map(|r| r.get(0))
+            .transpose()
     }
 
     // ---- repositories ----
 
     pub fn add_repository(&self, repo: &RepositoryInfo) -> Result<()> {
-        let n = self.conn.execute(
-            "INSERT OR IGNORE INTO repositories(name, kind, path, endpoint, cold, created)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        let n = self.db.execute(
+            "INSERT INTO repositories(name, kind, path, endpoint, cold, created)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
             params![
-                repo.name,
-                repo.kind,
-                repo.path.to_string_lossy(),
-                repo.endpoint,
+                &repo.name,
+                &repo.kind,
+                repo.path.to_string_lossy().into_owned(),
+                &repo.endpoint,
                 repo.cold,
                 now()
             ],
@@ -502,38 +562,47 @@ impl Catalog {
     }
 
     pub fn repository(&self, name: &str) -> Result<RepositoryInfo> {
-        self.conn
-            .query_row(
-                &format!("SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE name = ?1"),
-                [name],
-                repository_row,
-            )
-            .optional()?
+        self.db
+            .query_opt(
+                &format!("SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE name = $1"),
+                params![name],
+            )?
+            .as_ref()
+            .map(repository_row)
+            .transpose()?
             .ok_or_else(|| ArchiveError::NoRepository(name.into()))
     }
 
     pub fn repositories(&self) -> Result<Vec<RepositoryInfo>> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {REPOSITORY_COLUMNS} FROM repositories ORDER BY name"
-        ))?;
-        let rows = stmt.query_map([], repository_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db
+            .query(
+                &format!("SELECT {REPOSITORY_COLUMNS} FROM repositories ORDER BY name"),
+                &[],
+            )?
+            .iter()
+            .map(repository_row)
+            .collect()
     }
 
     /// Every repository that holds some of a mailbox's messages, and its default.
     /// Offline synchronization needs them all: earlier mail stays where it was
     /// written when the default changes.
     pub fn mailbox_repositories(&self, address: &str) -> Result<Vec<RepositoryInfo>> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE name IN (
-               SELECT repo FROM mailboxes WHERE address = ?1
-               UNION
-               SELECT p.repo FROM membership m JOIN messages g ON g.id = m.id
-                 JOIN packs p ON p.name = g.pack WHERE m.mailbox = ?1)
-             ORDER BY name"
-        ))?;
-        let rows = stmt.query_map([address], repository_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db
+            .query(
+                &format!(
+                    "SELECT {REPOSITORY_COLUMNS} FROM repositories WHERE name IN (
+                   SELECT repo FROM mailboxes WHERE address = $1
+                   UNION
+                   SELECT p.repo FROM membership m JOIN messages g ON g.id = m.id
+                     JOIN packs p ON p.name = g.pack WHERE m.mailbox = $1)
+                 ORDER BY name"
+                ),
+                params![address],
+            )?
+            .iter()
+            .map(repository_row)
+            .collect()
     }
 
     // ---- mailboxes and grants ----
@@ -550,9 +619,9 @@ impl Catalog {
             Some((u, n, p)) => (Some(u), Some(n), Some(self.secret_key()?.seal(address, p)?)),
             None => (None, None, None),
         };
-        let n = self.conn.execute(
-            "INSERT OR IGNORE INTO mailboxes(address, repo, imap_url, imap_user, imap_secret, created)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        let n = self.db.execute(
+            "INSERT INTO mailboxes(address, repo, imap_url, imap_user, imap_secret, created)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
             params![address, repo, url, user, sealed, now()],
         )?;
         if n == 0 {
@@ -563,31 +632,38 @@ impl Catalog {
 
     pub fn mailbox(&self, address: &str) -> Result<MailboxInfo> {
         let mut info = self
-            .conn
-            .query_row(
+            .db
+            .query_opt(
                 "SELECT address, repo, imap_url, imap_user,
                    (SELECT count(*) FROM membership m WHERE m.mailbox = address),
-                   (SELECT coalesce(sum(g.size), 0) FROM membership m JOIN messages g ON g.id = m.id
+                   (SELECT CAST(coalesce(sum(g.size), 0) AS BIGINT)
+                      FROM membership m JOIN messages g ON g.id = m.id
                       WHERE m.mailbox = address)
-                 FROM mailboxes WHERE address = ?1",
-                [address],
-                mailbox_row,
-            )
-            .optional()?
+                 FROM mailboxes WHERE address = $1",
+                params![address],
+            )?
+            .as_ref()
+            .map(mailbox_row)
+            .transpose()?
             .ok_or_else(|| ArchiveError::NoMailbox(address.into()))?;
         info.grants = self.grants_of(address)?;
         Ok(info)
     }
 
     pub fn mailboxes(&self) -> Result<Vec<MailboxInfo>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT b.address, b.repo, b.imap_url, b.imap_user, count(m.id), coalesce(sum(g.size), 0)
-             FROM mailboxes b LEFT JOIN membership m ON m.mailbox = b.address
-               LEFT JOIN messages g ON g.id = m.id
-             GROUP BY b.address ORDER BY b.address",
-        )?;
-        let rows = stmt.query_map([], mailbox_row)?;
-        let mut list: Vec<MailboxInfo> = rows.collect::<Result<_, _>>()?;
+        let mut list: Vec<MailboxInfo> = self
+            .db
+            .query(
+                "SELECT b.address, b.repo, b.imap_url, b.imap_user, count(m.id),
+                   CAST(coalesce(sum(g.size), 0) AS BIGINT)
+                 FROM mailboxes b LEFT JOIN membership m ON m.mailbox = b.address
+                   LEFT JOIN messages g ON g.id = m.id
+                 GROUP BY b.address ORDER BY b.address",
+                &[],
+            )?
+            .iter()
+            .map(mailbox_row)
+            .collect::<Result<_>>()?;
         for mb in &mut list {
             mb.grants = self.grants_of(&mb.address)?;
         }
@@ -597,25 +673,23 @@ impl Catalog {
     /// The mailbox's IMAP password, opened with the secret key. For the
     /// archive run only: never logged, never returned by the API.
     pub fn imap_password(&self, address: &str) -> Result<Option<String>> {
-        let row: Option<(Option<Vec<u8>>, Option<String>)> = self
-            .conn
-            .query_row(
-                "SELECT imap_secret, imap_password FROM mailboxes WHERE address = ?1",
-                [address],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        match row {
-            Some((Some(sealed), _)) => Ok(Some(self.secret_key()?.open(address, &sealed)?)),
-            Some((None, clear)) => Ok(clear),
-            None => Ok(None),
+        let row = self.db.query_opt(
+            "SELECT imap_secret, imap_password FROM mailboxes WHERE address = $1",
+            params![address],
+        )?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        match row.get::<Option<Vec<u8>>>(0)? {
+            Some(sealed) => Ok(Some(self.secret_key()?.open(address, &sealed)?)),
+            None => row.get(1),
         }
     }
 
     pub fn set_mailbox_repository(&self, address: &str, repo: &str) -> Result<()> {
         self.repository(repo)?;
-        let n = self.conn.execute(
-            "UPDATE mailboxes SET repo = ?2 WHERE address = ?1",
+        let n = self.db.execute(
+            "UPDATE mailboxes SET repo = $2 WHERE address = $1",
             params![address, repo],
         )?;
         if n == 0 {
@@ -629,54 +703,54 @@ impl Catalog {
         if self.user(user)?.is_none() {
             return Err(ArchiveError::NoUser(user.into()));
         }
-        self.conn.execute(
-            "INSERT OR IGNORE INTO grants(mailbox, user) VALUES (?1, ?2)",
+        self.db.execute(
+            r#"INSERT INTO grants(mailbox, "user") VALUES ($1, $2) ON CONFLICT DO NOTHING"#,
             params![mailbox, user],
         )?;
         Ok(())
     }
 
     pub fn revoke(&self, mailbox: &str, user: &str) -> Result<()> {
-        self.conn.execute(
-            "DELETE FROM grants WHERE mailbox = ?1 AND user = ?2",
+        self.db.execute(
+            r#"DELETE FROM grants WHERE mailbox = $1 AND "user" = $2"#,
             params![mailbox, user],
         )?;
         Ok(())
     }
 
     pub fn grants_of(&self, mailbox: &str) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT user FROM grants WHERE mailbox = ?1 ORDER BY user")?;
-        let rows = stmt.query_map([mailbox], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db
+            .query(
+                r#"SELECT "user" FROM grants WHERE mailbox = $1 ORDER BY "user""#,
+                params![mailbox],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
     }
 
     /// The mailboxes a user may search: all of them for an administrator.
     pub fn searchable_by(&self, user: &UserInfo) -> Result<Vec<String>> {
-        let sql = if user.admin {
-            "SELECT address FROM mailboxes WHERE ?1 IS NOT NULL ORDER BY address"
+        let rows = if user.admin {
+            self.db
+                .query("SELECT address FROM mailboxes ORDER BY address", &[])?
         } else {
-            "SELECT mailbox FROM grants WHERE user = ?1 ORDER BY mailbox"
+            self.db.query(
+                r#"SELECT mailbox FROM grants WHERE "user" = $1 ORDER BY mailbox"#,
+                params![&user.name],
+            )?
         };
-        let mut stmt = self.conn.prepare(sql)?;
-        let rows = stmt.query_map([&user.name], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.iter().map(|r| r.get(0)).collect()
     }
 
     pub fn may_search(&self, user: &UserInfo, mailbox: &str) -> Result<bool> {
         if user.admin {
             return Ok(true);
         }
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT 1 FROM grants WHERE user = ?1 AND mailbox = ?2",
-                params![user.name, mailbox],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
+        self.db.exists(
+            r#"SELECT 1 FROM grants WHERE "user" = $1 AND mailbox = $2"#,
+            params![&user.name, mailbox],
+        )
     }
 
     // ---- messages ----
@@ -686,12 +760,12 @@ impl Catalog {
         &self,
         ids: impl Iterator<Item = &'a MessageId>,
     ) -> Result<HashSet<MessageId>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT 1 FROM messages WHERE id = ?1")?;
         let mut known = HashSet::new();
         for id in ids {
-            if stmt.exists([id])? {
+            if self
+                .db
+                .exists("SELECT 1 FROM messages WHERE id = $1", params![id])?
+            {
                 known.insert(*id);
             }
         }
@@ -699,63 +773,67 @@ impl Catalog {
     }
 
     pub fn location(&self, id: &MessageId) -> Result<Option<Location>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT p.repo, g.pack, g.offset, g.length, g.size FROM messages g
-                 JOIN packs p ON p.name = g.pack WHERE g.id = ?1",
-                [id],
-                |r| {
-                    Ok(Location {
-                        repo: r.get(0)?,
-                        pack: r.get(1)?,
-                        span: Span {
-                            offset: r.get::<_, i64>(2)? as u64,
-                            length: r.get::<_, i64>(3)? as u64,
-                        },
-                        size: r.get::<_, i64>(4)? as u64,
-                    })
+        let row = self.db.query_opt(
+            r#"SELECT p.repo, g.pack, g."offset", g.length, g.size FROM messages g
+               JOIN packs p ON p.name = g.pack WHERE g.id = $1"#,
+            params![id],
+        )?;
+        row.map(|r| {
+            Ok(Location {
+                repo: r.get(0)?,
+                pack: r.get(1)?,
+                span: Span {
+                    offset: r.get(2)?,
+                    length: r.get(3)?,
                 },
-            )
-            .optional()?)
+                size: r.get(4)?,
+            })
+        })
+        .transpose()
     }
 
     pub fn in_mailbox(&self, mailbox: &str, id: &MessageId) -> Result<bool> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT 1 FROM membership WHERE mailbox = ?1 AND id = ?2")?
-            .exists(params![mailbox, id])?)
+        self.db.exists(
+            "SELECT 1 FROM membership WHERE mailbox = $1 AND id = $2",
+            params![mailbox, id],
+        )
     }
 
     pub fn mailboxes_of(&self, id: &MessageId) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT mailbox FROM membership WHERE id = ?1 ORDER BY mailbox")?;
-        let rows = stmt.query_map([id], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db
+            .query(
+                "SELECT mailbox FROM membership WHERE id = $1 ORDER BY mailbox",
+                params![id],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
     }
 
     /// A mailbox's messages that arrived after `after_seq`, oldest first.
     pub fn members_since(&self, mailbox: &str, after_seq: i64) -> Result<Vec<MemberRow>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT m.seq, g.id, g.size, g.date, g.sender, g.subject, m.folder
-             FROM membership m JOIN messages g ON g.id = m.id
-             WHERE m.mailbox = ?1 AND m.seq > ?2 ORDER BY m.seq",
-        )?;
-        let rows = stmt.query_map(params![mailbox, after_seq], |r| {
-            Ok(MemberRow {
-                seq: r.get(0)?,
-                meta: MessageMeta {
-                    id: r.get(1)?,
-                    size: r.get::<_, i64>(2)? as u64,
-                    date: r.get(3)?,
-                    from: r.get(4)?,
-                    subject: r.get(5)?,
-                },
-                folder: r.get(6)?,
+        self.db
+            .query(
+                "SELECT m.seq, g.id, g.size, g.date, g.sender, g.subject, m.folder
+                 FROM membership m JOIN messages g ON g.id = m.id
+                 WHERE m.mailbox = $1 AND m.seq > $2 ORDER BY m.seq",
+                params![mailbox, after_seq],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(MemberRow {
+                    seq: r.get(0)?,
+                    meta: MessageMeta {
+                        id: r.get(1)?,
+                        size: r.get(2)?,
+                        date: r.get(3)?,
+                        from: r.get(4)?,
+                        subject: r.get(5)?,
+                    },
+                    folder: r.get(6)?,
+                })
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .collect()
     }
 
     /// Unindexed messages in id order after `after` (a cursor, so that a pass
@@ -765,62 +843,77 @@ impl Catalog {
         after: Option<&MessageId>,
         limit: usize,
     ) -> Result<Vec<MessageId>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id FROM messages WHERE indexed = 0 AND id > ?1 ORDER BY id LIMIT ?2",
-        )?;
-        // Every id sorts after '' (ids are hex TEXT, so SQL orders them as bytes).
+        // Every id sorts after '' (ids are hex TEXT, ordered as bytes: SQLite's
+        // BINARY collation, "C" in the PostgreSQL schema).
         let after = after.map_or_else(String::new, MessageId::to_hex);
-        let rows = stmt.query_map(params![after, limit as i64], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db
+            .query(
+                "SELECT id FROM messages WHERE indexed = 0 AND id > $1 ORDER BY id LIMIT $2",
+                params![after, limit as i64],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
+    /// Marks every message unindexed (the index was created anew).
+    pub fn mark_all_unindexed(&self) -> Result<()> {
+        self.db.execute("UPDATE messages SET indexed = 0", &[])?;
+        Ok(())
     }
 
     /// Marks messages indexed after the index commit that holds their documents.
     /// A message that joined another mailbox since its document was made stays
     /// unindexed: the document lists one mailbox too few.
     pub fn mark_indexed(&mut self, done: &[Pending]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "UPDATE messages SET indexed = 1 WHERE id = ?1
-                   AND (SELECT count(*) FROM membership WHERE id = ?1) = ?2",
+        let tx = self.db.transaction()?;
+        for p in done {
+            tx.execute(
+                "UPDATE messages SET indexed = 1 WHERE id = $1
+                   AND (SELECT count(*) FROM membership WHERE id = $1) = $2",
+                params![&p.id, p.mailboxes as i64],
             )?;
-            for p in done {
-                stmt.execute(params![p.id, p.mailboxes as i64])?;
-            }
         }
-        tx.commit()?;
-        Ok(())
+        tx.commit()
     }
 }
 
 /// Writes of one import batch, inside the caller's transaction.
-pub fn insert_pack(tx: &Transaction<'_>, name: &str, repo: &str, size: u64) -> Result<()> {
+pub fn insert_pack(tx: &Db, name: &str, repo: &str, size: u64) -> Result<()> {
     tx.execute(
-        "INSERT OR IGNORE INTO packs(name, repo, size) VALUES (?1, ?2, ?3)",
+        "INSERT INTO packs(name, repo, size) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         params![name, repo, size as i64],
     )?;
     Ok(())
 }
 
-pub fn insert_message(tx: &Transaction<'_>, pack: &str, m: &NewMessage<'_>) -> Result<()> {
-    tx.prepare_cached(
-        "INSERT OR IGNORE INTO messages(id, size, pack, offset, length, date, sender, subject, indexed)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
-    )?
-    .execute(params![
-        m.id,
-        m.size as i64,
-        pack,
-        m.span.offset as i64,
-        m.span.length as i64,
-        m.date,
-        m.from,
-        m.subject
-    ])?;
+pub fn insert_message(tx: &Db, pack: &str, m: &NewMessage<'_>) -> Result<()> {
+    tx.execute(
+        r#"INSERT INTO messages(id, size, pack, "offset", length, date, sender, subject, indexed)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) ON CONFLICT DO NOTHING"#,
+        params![
+            m.id,
+            m.size as i64,
+            pack,
+            m.span.offset as i64,
+            m.span.length as i64,
+            m.date,
+            m.from,
+            m.subject
+        ],
+    )?;
     Ok(())
 }
 
-fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
+fn user_row(r: &Row) -> Result<UserInfo> {
+    Ok(UserInfo {
+        name: r.get(0)?,
+        password_hash: r.get(1)?,
+        admin: r.get(2)?,
+    })
+}
+
+fn token_row(r: &Row) -> Result<TokenInfo> {
     let hash: String = r.get(0)?;
     Ok(TokenInfo {
         id: hash.chars().take(TOKEN_ID_LEN).collect(),
@@ -830,24 +923,24 @@ fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
     })
 }
 
-fn repository_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RepositoryInfo> {
+fn repository_row(r: &Row) -> Result<RepositoryInfo> {
     Ok(RepositoryInfo {
         name: r.get(0)?,
         kind: r.get(1)?,
-        path: PathBuf::from(r.get::<_, String>(2)?),
+        path: PathBuf::from(r.get::<String>(2)?),
         endpoint: r.get(3)?,
         cold: r.get(4)?,
     })
 }
 
-fn mailbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MailboxInfo> {
+fn mailbox_row(r: &Row) -> Result<MailboxInfo> {
     Ok(MailboxInfo {
         address: r.get(0)?,
         repo: r.get(1)?,
         imap_url: r.get(2)?,
         imap_user: r.get(3)?,
-        messages: r.get::<_, i64>(4)? as u64,
-        bytes: r.get::<_, i64>(5)? as u64,
+        messages: r.get(4)?,
+        bytes: r.get(5)?,
         grants: Vec::new(),
     })
 }

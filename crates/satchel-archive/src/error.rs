@@ -7,6 +7,15 @@ use std::path::PathBuf;
 pub enum ArchiveError {
     #[error("catalog (SQLite): {0}")]
     Catalog(#[from] rusqlite::Error),
+    /// A PostgreSQL catalog failed: `at` names it (host, port, database;
+    /// never the password), `why` is the server's message when it sent one.
+    #[error("catalog (PostgreSQL {at}): {why}")]
+    Postgres {
+        at: String,
+        why: String,
+        #[source]
+        source: Option<tokio_postgres::Error>,
+    },
     #[error("search index: {0}")]
     Index(#[from] tantivy::TantivyError),
     #[error("search query: {0}")]

@@ -1,5 +1,5 @@
-//! The state of IMAP archive runs, kept in the archive's SQLite file as the
-//! component `imap` (its own migrations, its own version in
+//! The state of IMAP archive runs, kept in the archive's catalog (SQLite or
+//! PostgreSQL) as the component `imap` (its own migrations, its own version in
 //! `schema_versions`; see [`Catalog::migrate_component`]).
 //!
 //! - `imap_folders`: per mailbox and IMAP folder, the UIDVALIDITY the recorded
@@ -10,8 +10,8 @@
 
 use satchel_archive::MessageId;
 use satchel_archive::Result;
-use satchel_archive::catalog::rusqlite::{OptionalExtension, params};
-use satchel_archive::catalog::{Catalog, now};
+use satchel_archive::catalog::{Catalog, Migration, now};
+use satchel_archive::params;
 use std::collections::HashMap;
 
 /// The component's name in `schema_versions`.
@@ -36,9 +36,33 @@ CREATE TABLE IF NOT EXISTS imap_uids(
 );
 "#;
 
+/// Version 1 in PostgreSQL: the same tables.
+const PG_V1: &str = r#"
+CREATE TABLE IF NOT EXISTS imap_folders(
+  mailbox TEXT COLLATE "C" NOT NULL REFERENCES mailboxes(address) ON DELETE CASCADE,
+  folder TEXT COLLATE "C" NOT NULL,
+  uidvalidity BIGINT NOT NULL,
+  last_run BIGINT,
+  PRIMARY KEY(mailbox, folder)
+);
+CREATE TABLE IF NOT EXISTS imap_uids(
+  mailbox TEXT COLLATE "C" NOT NULL,
+  folder TEXT COLLATE "C" NOT NULL,
+  uid BIGINT NOT NULL,
+  id TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY(mailbox, folder, uid)
+);
+"#;
+
 /// Creates or upgrades the IMAP tables; run once when the service opens.
 pub fn migrate(cat: &Catalog) -> Result<()> {
-    cat.migrate_component(COMPONENT, &[V1])
+    cat.migrate_component(
+        COMPONENT,
+        &[Migration {
+            sqlite: V1,
+            postgres: PG_V1,
+        }],
+    )
 }
 
 /// The IMAP run state, on the catalog's connection.
@@ -59,39 +83,40 @@ pub trait ImapState {
 
 impl ImapState for Catalog {
     fn imap_folder_validity(&self, mailbox: &str, folder: &str, uidvalidity: u32) -> Result<bool> {
-        let tx = self.conn().unchecked_transaction()?;
+        let tx = self.transaction()?;
         let old: Option<i64> = tx
-            .query_row(
-                "SELECT uidvalidity FROM imap_folders WHERE mailbox = ?1 AND folder = ?2",
+            .query_opt(
+                "SELECT uidvalidity FROM imap_folders WHERE mailbox = $1 AND folder = $2",
                 params![mailbox, folder],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let changed = old.is_some_and(|v| v != uidvalidity as i64);
+            )?
+            .map(|r| r.get(0))
+            .transpose()?;
+        let changed = old.is_some_and(|v| v != i64::from(uidvalidity));
         if changed {
             tx.execute(
-                "DELETE FROM imap_uids WHERE mailbox = ?1 AND folder = ?2",
+                "DELETE FROM imap_uids WHERE mailbox = $1 AND folder = $2",
                 params![mailbox, folder],
             )?;
         }
         tx.execute(
-            "INSERT INTO imap_folders(mailbox, folder, uidvalidity, last_run) VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO imap_folders(mailbox, folder, uidvalidity, last_run) VALUES ($1, $2, $3, $4)
              ON CONFLICT(mailbox, folder) DO UPDATE SET uidvalidity = excluded.uidvalidity,
                last_run = excluded.last_run",
-            params![mailbox, folder, uidvalidity as i64, now()],
+            params![mailbox, folder, i64::from(uidvalidity), now()],
         )?;
         tx.commit()?;
         Ok(changed)
     }
 
     fn imap_known_uids(&self, mailbox: &str, folder: &str) -> Result<HashMap<u32, MessageId>> {
-        let mut stmt = self
-            .conn()
-            .prepare("SELECT uid, id FROM imap_uids WHERE mailbox = ?1 AND folder = ?2")?;
-        let rows = stmt.query_map(params![mailbox, folder], |r| {
-            Ok((r.get::<_, i64>(0)? as u32, r.get(1)?))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db()
+            .query(
+                "SELECT uid, id FROM imap_uids WHERE mailbox = $1 AND folder = $2",
+                params![mailbox, folder],
+            )?
+            .iter()
+            .map(|r| Ok((r.get::<i64>(0)? as u32, r.get(1)?)))
+            .collect()
     }
 
     fn imap_record_uids(
@@ -100,30 +125,25 @@ impl ImapState for Catalog {
         folder: &str,
         uids: &[(u32, MessageId)],
     ) -> Result<()> {
-        let tx = self.conn().unchecked_transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT OR REPLACE INTO imap_uids(mailbox, folder, uid, id) VALUES (?1, ?2, ?3, ?4)",
+        let tx = self.transaction()?;
+        for (uid, id) in uids {
+            tx.execute(
+                "INSERT INTO imap_uids(mailbox, folder, uid, id) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT(mailbox, folder, uid) DO UPDATE SET id = excluded.id",
+                params![mailbox, folder, i64::from(*uid), id],
             )?;
-            for (uid, id) in uids {
-                stmt.execute(params![mailbox, folder, *uid as i64, id])?;
-            }
         }
-        tx.commit()?;
-        Ok(())
+        tx.commit()
     }
 
     fn imap_forget_uids(&self, mailbox: &str, folder: &str, uids: &[u32]) -> Result<()> {
-        let tx = self.conn().unchecked_transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "DELETE FROM imap_uids WHERE mailbox = ?1 AND folder = ?2 AND uid = ?3",
+        let tx = self.transaction()?;
+        for uid in uids {
+            tx.execute(
+                "DELETE FROM imap_uids WHERE mailbox = $1 AND folder = $2 AND uid = $3",
+                params![mailbox, folder, i64::from(*uid)],
             )?;
-            for uid in uids {
-                stmt.execute(params![mailbox, folder, *uid as i64])?;
-            }
         }
-        tx.commit()?;
-        Ok(())
+        tx.commit()
     }
 }

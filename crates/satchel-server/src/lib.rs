@@ -31,6 +31,9 @@ pub struct ServeConfig {
     pub max_request_bytes: u64,
     /// The key that seals IMAP passwords in the catalog.
     pub key: KeySource,
+    /// A PostgreSQL catalog URL; None keeps the catalog in the data folder
+    /// (SQLite).
+    pub catalog: Option<String>,
 }
 
 /// Opens the data folder and serves until SIGINT/SIGTERM.
@@ -38,9 +41,11 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let data = config.data.clone();
     let admin_password = config.admin_password.clone();
     let key = config.key.clone();
-    let service =
-        tokio::task::spawn_blocking(move || Service::open_with_key(&data, admin_password, &key))
-            .await??;
+    let catalog = config.catalog.clone();
+    let service = tokio::task::spawn_blocking(move || {
+        Service::open_on_catalog(&data, catalog.as_deref(), admin_password, &key)
+    })
+    .await??;
     let slots = config
         .password_checks
         .unwrap_or_else(signin::default_hash_slots);

@@ -419,7 +419,7 @@ impl Service {
         } else {
             jobs::OFFLINE_UPDATE
         };
-        let job = jobs::start(self.archive.catalog()?.conn(), kind, Some(mailbox))?;
+        let job = jobs::start(self.archive.catalog()?.db(), kind, Some(mailbox))?;
         let result = self.run_update(mailbox, flush).map(|mut r| {
             r.job = job;
             r
@@ -429,7 +429,7 @@ impl Service {
             Err(e) => ("failed", serde_json::json!({ "error": e.to_string() })),
         };
         detail["trigger"] = serde_json::Value::from(trigger);
-        if let Err(e) = jobs::finish(self.archive.catalog()?.conn(), job, outcome, &detail) {
+        if let Err(e) = jobs::finish(self.archive.catalog()?.db(), job, outcome, &detail) {
             tracing::error!(job, error = %e, "cannot record the end of a job");
         }
         result

@@ -100,7 +100,18 @@ impl Service {
         admin_password: Option<String>,
         key: &KeySource,
     ) -> Result<Self> {
-        let archive = Archive::open(data)?;
+        Service::open_on_catalog(data, None, admin_password, key)
+    }
+
+    /// Opens the data folder with its catalog in PostgreSQL when
+    /// `catalog_url` names one (else SQLite in the data folder).
+    pub fn open_on_catalog(
+        data: &Path,
+        catalog_url: Option<&str>,
+        admin_password: Option<String>,
+        key: &KeySource,
+    ) -> Result<Self> {
+        let archive = Archive::open_with(data, catalog_url)?;
         let sealed = archive.catalog()?.use_secret_key(key.load()?)?;
         if sealed > 0 {
             tracing::info!(
@@ -116,7 +127,7 @@ impl Service {
             crate::offline::state::migrate(&cat)?;
             crate::jobs::migrate(&cat)?;
         }
-        let interrupted = crate::jobs::mark_interrupted(archive.catalog()?.conn())?;
+        let interrupted = crate::jobs::mark_interrupted(archive.catalog()?.db())?;
         if interrupted > 0 {
             tracing::warn!(interrupted, "jobs cut short by the previous stop");
         }

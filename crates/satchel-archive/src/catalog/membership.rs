@@ -5,10 +5,10 @@
 //! any other incremental reader) keep the last seq they considered and read
 //! the log from there; the archive knows nothing about them.
 
-use super::{Catalog, MessageMeta, RepositoryInfo, now};
+use super::{Catalog, Db, MessageMeta, RepositoryInfo, Row, now};
 use crate::error::{ArchiveError, Result};
 use crate::message::MessageId;
-use rusqlite::{OptionalExtension, Transaction, params};
+use crate::params;
 
 /// Catalog version 5: the membership log, seeded with every membership row
 /// under its own seq (so seqs recorded before stay valid), and the component
@@ -55,60 +55,65 @@ pub struct MemberEntry {
     pub time: i64,
 }
 
-fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<MemberEntry> {
-    Ok(MemberEntry {
-        seq: r.get(0)?,
-        id: r.get(1)?,
-        size: r.get::<_, i64>(2)? as u64,
-        time: r.get(3)?,
-    })
+impl MemberEntry {
+    /// A row of `seq, id, size, time`.
+    pub fn from_row(r: &Row) -> Result<MemberEntry> {
+        Ok(MemberEntry {
+            seq: r.get(0)?,
+            id: r.get(1)?,
+            size: r.get(2)?,
+            time: r.get(3)?,
+        })
+    }
 }
 
 const MEMBER_SELECT: &str = "SELECT m.seq, m.id, g.size, coalesce(g.date, m.added)
      FROM membership m JOIN messages g ON g.id = m.id";
 
 /// Adds a message to a mailbox, logging the addition; false if it was
-/// already there.
-pub fn insert_membership(
-    tx: &Transaction<'_>,
-    mailbox: &str,
-    id: &MessageId,
-    folder: &str,
-) -> Result<bool> {
-    let there = tx
-        .prepare_cached("SELECT 1 FROM membership WHERE mailbox = ?1 AND id = ?2")?
-        .exists(params![mailbox, id])?;
+/// already there. The caller's transaction must hold
+/// [`Db::lock_membership_log`], so seqs are handed out in commit order.
+pub fn insert_membership(tx: &Db, mailbox: &str, id: &MessageId, folder: &str) -> Result<bool> {
+    let there = tx.exists(
+        "SELECT 1 FROM membership WHERE mailbox = $1 AND id = $2",
+        params![mailbox, id],
+    )?;
     if there {
         return Ok(false);
     }
     let at = now();
-    tx.prepare_cached(
-        "INSERT INTO membership_log(mailbox, id, change, at) VALUES (?1, ?2, 'add', ?3)",
-    )?
-    .execute(params![mailbox, id, at])?;
-    let seq = tx.last_insert_rowid();
-    tx.prepare_cached(
-        "INSERT INTO membership(seq, mailbox, id, folder, added) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![seq, mailbox, id, folder, at])?;
+    // The seq comes from the log's own counter (AUTOINCREMENT, an identity
+    // column in PostgreSQL), never from max(seq) + 1.
+    let seq: i64 = tx
+        .query_one(
+            "INSERT INTO membership_log(mailbox, id, change, at) VALUES ($1, $2, 'add', $3)
+             RETURNING seq",
+            params![mailbox, id, at],
+        )?
+        .get(0)?;
+    tx.execute(
+        "INSERT INTO membership(seq, mailbox, id, folder, added) VALUES ($1, $2, $3, $4, $5)",
+        params![seq, mailbox, id, folder, at],
+    )?;
     // Its index document must now list one more mailbox.
-    tx.prepare_cached("UPDATE messages SET indexed = 0 WHERE id = ?1")?
-        .execute([id])?;
+    tx.execute("UPDATE messages SET indexed = 0 WHERE id = $1", params![id])?;
     Ok(true)
 }
 
 impl Catalog {
     /// Takes a message out of a mailbox (its bytes stay in the store); the
-    /// log records the removal. False if it was not there.
+    /// log records the removal (a trigger, whatever deletes the row). False
+    /// if it was not there.
     pub fn remove_membership(&mut self, mailbox: &str, id: &MessageId) -> Result<bool> {
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
+        tx.lock_membership_log()?;
         let n = tx.execute(
-            "DELETE FROM membership WHERE mailbox = ?1 AND id = ?2",
+            "DELETE FROM membership WHERE mailbox = $1 AND id = $2",
             params![mailbox, id],
         )?;
         if n > 0 {
             // Its index document must now list one mailbox fewer.
-            tx.execute("UPDATE messages SET indexed = 0 WHERE id = ?1", [id])?;
+            tx.execute("UPDATE messages SET indexed = 0 WHERE id = $1", params![id])?;
         }
         tx.commit()?;
         Ok(n > 0)
@@ -116,11 +121,13 @@ impl Catalog {
 
     /// The highest log seq of the mailbox (0 if nothing ever happened in it).
     pub fn last_seq(&self, mailbox: &str) -> Result<i64> {
-        Ok(self.conn.query_row(
-            "SELECT coalesce(max(seq), 0) FROM membership_log WHERE mailbox = ?1",
-            [mailbox],
-            |r| r.get(0),
-        )?)
+        self.db
+            .query_one(
+                "SELECT CAST(coalesce(max(seq), 0) AS BIGINT) FROM membership_log
+                 WHERE mailbox = $1",
+                params![mailbox],
+            )?
+            .get(0)
     }
 
     /// Messages that left the mailbox after `after_seq` up to `upto`:
@@ -131,52 +138,59 @@ impl Catalog {
         after_seq: i64,
         upto: i64,
     ) -> Result<Vec<(i64, String)>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, id FROM membership_log WHERE mailbox = ?1 AND change = 'remove'
-               AND seq > ?2 AND seq <= ?3 ORDER BY seq",
-        )?;
-        let rows = stmt.query_map(params![mailbox, after_seq, upto], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db
+            .query(
+                "SELECT seq, id FROM membership_log WHERE mailbox = $1 AND change = 'remove'
+                   AND seq > $2 AND seq <= $3 ORDER BY seq",
+                params![mailbox, after_seq, upto],
+            )?
+            .iter()
+            .map(|r| Ok((r.get(0)?, r.get(1)?)))
+            .collect()
     }
 
     /// The mailbox's messages that arrived after `after_seq` (and are still
     /// there), oldest first.
     pub fn member_entries_since(&self, mailbox: &str, after_seq: i64) -> Result<Vec<MemberEntry>> {
-        let sql = format!("{MEMBER_SELECT} WHERE m.mailbox = ?1 AND m.seq > ?2 ORDER BY m.seq");
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![mailbox, after_seq], entry)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let sql = format!("{MEMBER_SELECT} WHERE m.mailbox = $1 AND m.seq > $2 ORDER BY m.seq");
+        self.db
+            .query(&sql, params![mailbox, after_seq])?
+            .iter()
+            .map(MemberEntry::from_row)
+            .collect()
     }
 
     /// A stored message's catalog entry.
     pub fn message_meta(&self, id: &MessageId) -> Result<Option<MessageMeta>> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT id, size, date, sender, subject FROM messages WHERE id = ?1")?
-            .query_row([id], |r| {
+        self.db
+            .query_opt(
+                "SELECT id, size, date, sender, subject FROM messages WHERE id = $1",
+                params![id],
+            )?
+            .map(|r| {
                 Ok(MessageMeta {
                     id: r.get(0)?,
-                    size: r.get::<_, i64>(1)? as u64,
+                    size: r.get(1)?,
                     date: r.get(2)?,
                     from: r.get(3)?,
                     subject: r.get(4)?,
                 })
             })
-            .optional()?)
+            .transpose()
     }
 
     /// A mailbox's default repository (one indexed lookup, unlike
     /// [`Catalog::mailbox`] which counts the mailbox's messages).
     pub fn default_repository(&self, address: &str) -> Result<RepositoryInfo> {
-        self.conn
-            .prepare_cached(
+        self.db
+            .query_opt(
                 "SELECT r.name, r.kind, r.path, r.endpoint, r.cold FROM mailboxes b
-                 JOIN repositories r ON r.name = b.repo WHERE b.address = ?1",
+                 JOIN repositories r ON r.name = b.repo WHERE b.address = $1",
+                params![address],
             )?
-            .query_row([address], super::repository_row)
-            .optional()?
+            .as_ref()
+            .map(super::repository_row)
+            .transpose()?
             .ok_or_else(|| ArchiveError::NoMailbox(address.into()))
     }
 }

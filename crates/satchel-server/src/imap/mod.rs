@@ -74,7 +74,7 @@ pub async fn start_run(
         // is a 400, not a failed run.
         satchel_mailbox::Account::of_mailbox(svc.archive(), &addr).map_err(run_error)?;
         Ok(jobs::start(
-            svc.archive().catalog()?.conn(),
+            svc.archive().catalog()?.db(),
             JOB_KIND,
             Some(&addr),
         )?)
@@ -91,7 +91,7 @@ pub async fn start_run(
                 if let Ok(v) = serde_json::to_value(s) {
                     tokio::task::block_in_place(|| {
                         if let Ok(cat) = archive.catalog() {
-                            let _ = jobs::set_detail(cat.conn(), job, &v);
+                            let _ = jobs::set_detail(cat.db(), job, &v);
                         }
                     });
                 }
@@ -104,7 +104,7 @@ pub async fn start_run(
         };
         let detail = serde_json::to_value(&summary).unwrap_or_default();
         let recorded = tokio::task::block_in_place(|| -> Result<()> {
-            jobs::finish(archive.catalog()?.conn(), job, outcome, &detail)?;
+            jobs::finish(archive.catalog()?.db(), job, outcome, &detail)?;
             Ok(())
         });
         if let Err(e) = recorded {
@@ -151,7 +151,7 @@ impl Service {
         if let Some(mb) = mailbox {
             cat.mailbox(mb)?;
         }
-        let runs = jobs::list(cat.conn(), Some(JOB_KIND), mailbox, jobs::clamp(limit))?;
+        let runs = jobs::list(cat.db(), Some(JOB_KIND), mailbox, jobs::clamp(limit))?;
         Ok(runs.into_iter().map(jobs::Job::view).collect())
     }
 
@@ -160,7 +160,7 @@ impl Service {
     pub(crate) fn archive_schedule_list(
         &self,
     ) -> Result<Vec<(String, String, api::ArchivePolicy)>> {
-        let list = jobs::archive_schedules(self.archive().catalog()?.conn())?;
+        let list = jobs::archive_schedules(self.archive().catalog()?.db())?;
         Ok(list
             .into_iter()
             .filter_map(|s| match serde_json::from_value(s.policy) {
@@ -183,7 +183,7 @@ impl Service {
         cat.mailbox(address)?;
         Ok(schedule_view(
             address,
-            jobs::archive_schedule(cat.conn(), address)?,
+            jobs::archive_schedule(cat.db(), address)?,
         ))
     }
 
@@ -209,7 +209,7 @@ impl Service {
         self.jobs.schedules_changed();
         Ok(schedule_view(
             address,
-            jobs::archive_schedule(cat.conn(), address)?,
+            jobs::archive_schedule(cat.db(), address)?,
         ))
     }
 }

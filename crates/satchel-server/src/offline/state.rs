@@ -1,5 +1,5 @@
-//! The offline state, kept in the archive's SQLite file as the service's
-//! component `offline` (its own migrations and version in `schema_versions`):
+//! The offline state, kept in the archive's catalog (SQLite or PostgreSQL) as
+//! the service's component `offline` (its own migrations and version in `schema_versions`):
 //! the global settings, each mailbox's offline settings and the state of its
 //! repository, and the live set of each repository. What left a mailbox is
 //! read from the archive's membership log after the state's `last_seq`.
@@ -8,8 +8,8 @@
 //! mailbox when it has none ([`OfflineCandidate::time`]).
 
 use satchel_archive::Result;
-use satchel_archive::catalog::rusqlite::{self, OptionalExtension, params};
-use satchel_archive::catalog::{Catalog, MemberEntry};
+use satchel_archive::catalog::{Catalog, MemberEntry, Migration, Row};
+use satchel_archive::params;
 use serde::{Deserialize, Serialize};
 
 /// The component's name in `schema_versions`.
@@ -59,9 +59,47 @@ UPDATE offline_mailboxes SET applied = NULL
 DROP TABLE offline_removed;
 "#;
 
+/// Version 1 in PostgreSQL: the same tables.
+const PG_V1: &str = r#"
+CREATE TABLE IF NOT EXISTS settings(
+  key TEXT COLLATE "C" PRIMARY KEY,
+  value TEXT COLLATE "C" NOT NULL
+);
+CREATE TABLE IF NOT EXISTS offline_mailboxes(
+  mailbox TEXT COLLATE "C" PRIMARY KEY REFERENCES mailboxes(address) ON DELETE CASCADE,
+  enabled BIGINT NOT NULL,
+  since_days BIGINT,
+  max_bytes BIGINT,
+  epoch TEXT COLLATE "C",
+  generation BIGINT NOT NULL DEFAULT 0,
+  last_seq BIGINT NOT NULL DEFAULT 0,
+  applied TEXT COLLATE "C",
+  last_update BIGINT,
+  last_duration_ms BIGINT,
+  messages BIGINT NOT NULL DEFAULT 0,
+  bytes BIGINT NOT NULL DEFAULT 0,
+  message_bytes BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS offline_members(
+  mailbox TEXT COLLATE "C" NOT NULL REFERENCES offline_mailboxes(mailbox) ON DELETE CASCADE,
+  id TEXT COLLATE "C" NOT NULL,
+  time BIGINT NOT NULL,
+  seq BIGINT NOT NULL,
+  size BIGINT NOT NULL,
+  PRIMARY KEY(mailbox, id)
+);
+CREATE INDEX IF NOT EXISTS offline_members_age ON offline_members(mailbox, time, seq);
+"#;
+
 /// Creates or upgrades the offline tables; run once when the service opens.
 pub fn migrate(cat: &Catalog) -> Result<()> {
-    cat.migrate_component(COMPONENT, &[V1])
+    cat.migrate_component(
+        COMPONENT,
+        &[Migration {
+            sqlite: V1,
+            postgres: PG_V1,
+        }],
+    )
 }
 
 /// A mailbox's offline settings and the state of its repository.
@@ -104,7 +142,7 @@ pub struct OfflineCommit {
     pub state: OfflineState,
 }
 
-fn offline_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OfflineRow> {
+fn offline_row(r: &Row) -> Result<OfflineRow> {
     Ok(OfflineRow {
         mailbox: r.get(0)?,
         enabled: r.get(1)?,
@@ -112,14 +150,14 @@ fn offline_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OfflineRow> {
         max_bytes: r.get(3)?,
         state: OfflineState {
             epoch: r.get(4)?,
-            generation: r.get::<_, i64>(5)? as u64,
+            generation: r.get(5)?,
             last_seq: r.get(6)?,
             applied: r.get(7)?,
             last_update: r.get(8)?,
             last_duration_ms: r.get(9)?,
-            messages: r.get::<_, i64>(10)? as u64,
-            bytes: r.get::<_, i64>(11)? as u64,
-            message_bytes: r.get::<_, i64>(12)? as u64,
+            messages: r.get(10)?,
+            bytes: r.get(11)?,
+            message_bytes: r.get(12)?,
         },
     })
 }
@@ -127,13 +165,8 @@ fn offline_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OfflineRow> {
 const OFFLINE_COLUMNS: &str = "mailbox, enabled, since_days, max_bytes, epoch, generation, \
     last_seq, applied, last_update, last_duration_ms, messages, bytes, message_bytes";
 
-fn candidate(r: &rusqlite::Row<'_>) -> rusqlite::Result<OfflineCandidate> {
-    Ok(OfflineCandidate {
-        seq: r.get(0)?,
-        id: r.get(1)?,
-        size: r.get::<_, i64>(2)? as u64,
-        time: r.get(3)?,
-    })
+fn candidates(rows: Vec<Row>) -> Result<Vec<OfflineCandidate>> {
+    rows.iter().map(OfflineCandidate::from_row).collect()
 }
 
 /// The offline tables, on the catalog's connection.
@@ -172,17 +205,15 @@ pub trait OfflineTables {
 
 impl OfflineTables for Catalog {
     fn setting(&self, key: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn()
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
-                r.get(0)
-            })
-            .optional()?)
+        self.db()
+            .query_opt("SELECT value FROM settings WHERE key = $1", params![key])?
+            .map(|r| r.get(0))
+            .transpose()
     }
 
     fn set_setting(&self, key: &str, value: &str) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO settings(key, value) VALUES (?1, ?2)
+        self.db().execute(
+            "INSERT INTO settings(key, value) VALUES ($1, $2)
              ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             params![key, value],
         )?;
@@ -190,18 +221,21 @@ impl OfflineTables for Catalog {
     }
 
     fn offline_mailbox(&self, mailbox: &str) -> Result<Option<OfflineRow>> {
-        let sql = format!("SELECT {OFFLINE_COLUMNS} FROM offline_mailboxes WHERE mailbox = ?1");
-        Ok(self
-            .conn()
-            .query_row(&sql, [mailbox], offline_row)
-            .optional()?)
+        let sql = format!("SELECT {OFFLINE_COLUMNS} FROM offline_mailboxes WHERE mailbox = $1");
+        self.db()
+            .query_opt(&sql, params![mailbox])?
+            .as_ref()
+            .map(offline_row)
+            .transpose()
     }
 
     fn offline_mailboxes(&self) -> Result<Vec<OfflineRow>> {
         let sql = format!("SELECT {OFFLINE_COLUMNS} FROM offline_mailboxes ORDER BY mailbox");
-        let mut stmt = self.conn().prepare(&sql)?;
-        let rows = stmt.query_map([], offline_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db()
+            .query(&sql, &[])?
+            .iter()
+            .map(offline_row)
+            .collect()
     }
 
     fn put_offline_settings(
@@ -211,9 +245,9 @@ impl OfflineTables for Catalog {
         since_days: Option<i64>,
         max_bytes: Option<i64>,
     ) -> Result<()> {
-        self.conn().execute(
+        self.db().execute(
             "INSERT INTO offline_mailboxes(mailbox, enabled, since_days, max_bytes)
-             VALUES (?1, ?2, ?3, ?4)
+             VALUES ($1, $2, $3, $4)
              ON CONFLICT(mailbox) DO UPDATE SET enabled = excluded.enabled,
                since_days = excluded.since_days, max_bytes = excluded.max_bytes",
             params![mailbox, enabled, since_days, max_bytes],
@@ -222,28 +256,26 @@ impl OfflineTables for Catalog {
     }
 
     fn set_offline_enabled(&self, mailbox: &str, enabled: bool) -> Result<bool> {
-        let n = self.conn().execute(
-            "UPDATE offline_mailboxes SET enabled = ?2 WHERE mailbox = ?1",
+        let n = self.db().execute(
+            "UPDATE offline_mailboxes SET enabled = $2 WHERE mailbox = $1",
             params![mailbox, enabled],
         )?;
         Ok(n > 0)
     }
 
     fn offline_live(&self, mailbox: &str) -> Result<Vec<OfflineCandidate>> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached("SELECT seq, id, size, time FROM offline_members WHERE mailbox = ?1")?;
-        let rows = stmt.query_map([mailbox], candidate)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        candidates(self.db().query(
+            "SELECT seq, id, size, time FROM offline_members WHERE mailbox = $1",
+            params![mailbox],
+        )?)
     }
 
     fn offline_older_than(&self, mailbox: &str, cutoff: i64) -> Result<Vec<OfflineCandidate>> {
-        let mut stmt = self.conn().prepare_cached(
+        candidates(self.db().query(
             "SELECT seq, id, size, time FROM offline_members
-             WHERE mailbox = ?1 AND time < ?2",
-        )?;
-        let rows = stmt.query_map(params![mailbox, cutoff], candidate)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+             WHERE mailbox = $1 AND time < $2",
+            params![mailbox, cutoff],
+        )?)
     }
 
     fn offline_oldest(
@@ -252,55 +284,59 @@ impl OfflineTables for Catalog {
         skip: usize,
         limit: usize,
     ) -> Result<Vec<OfflineCandidate>> {
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT seq, id, size, time FROM offline_members WHERE mailbox = ?1
-             ORDER BY time, seq LIMIT ?2 OFFSET ?3",
-        )?;
-        let rows = stmt.query_map(params![mailbox, limit as i64, skip as i64], candidate)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        candidates(self.db().query(
+            "SELECT seq, id, size, time FROM offline_members WHERE mailbox = $1
+             ORDER BY time, seq LIMIT $2 OFFSET $3",
+            params![mailbox, limit as i64, skip as i64],
+        )?)
     }
 
     fn offline_member(&self, mailbox: &str, id: &str) -> Result<Option<OfflineCandidate>> {
-        Ok(self
-            .conn()
-            .prepare_cached(
-                "SELECT seq, id, size, time FROM offline_members WHERE mailbox = ?1 AND id = ?2",
+        self.db()
+            .query_opt(
+                "SELECT seq, id, size, time FROM offline_members WHERE mailbox = $1 AND id = $2",
+                params![mailbox, id],
             )?
-            .query_row(params![mailbox, id], candidate)
-            .optional()?)
+            .as_ref()
+            .map(OfflineCandidate::from_row)
+            .transpose()
     }
 
     fn commit_offline_update(&self, mailbox: &str, c: &OfflineCommit) -> Result<()> {
-        let tx = self.conn().unchecked_transaction()?;
+        let tx = self.transaction()?;
         if c.replace_all {
-            tx.execute("DELETE FROM offline_members WHERE mailbox = ?1", [mailbox])?;
-        }
-        {
-            let mut del =
-                tx.prepare_cached("DELETE FROM offline_members WHERE mailbox = ?1 AND id = ?2")?;
-            for id in &c.removed {
-                del.execute(params![mailbox, id])?;
-            }
-            let mut ins = tx.prepare_cached(
-                "INSERT OR REPLACE INTO offline_members(mailbox, id, time, seq, size)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            tx.execute(
+                "DELETE FROM offline_members WHERE mailbox = $1",
+                params![mailbox],
             )?;
-            for m in &c.added {
-                ins.execute(params![mailbox, m.id, m.time, m.seq, m.size as i64])?;
-            }
+        }
+        for id in &c.removed {
+            tx.execute(
+                "DELETE FROM offline_members WHERE mailbox = $1 AND id = $2",
+                params![mailbox, id],
+            )?;
+        }
+        for m in &c.added {
+            tx.execute(
+                "INSERT INTO offline_members(mailbox, id, time, seq, size)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT(mailbox, id) DO UPDATE SET time = excluded.time,
+                   seq = excluded.seq, size = excluded.size",
+                params![mailbox, &m.id, m.time, m.seq, m.size as i64],
+            )?;
         }
         let s = &c.state;
         tx.execute(
-            "UPDATE offline_mailboxes SET epoch = ?2, generation = ?3, last_seq = ?4,
-               applied = ?5, last_update = ?6, last_duration_ms = ?7, messages = ?8,
-               bytes = ?9, message_bytes = ?10
-             WHERE mailbox = ?1",
+            "UPDATE offline_mailboxes SET epoch = $2, generation = $3, last_seq = $4,
+               applied = $5, last_update = $6, last_duration_ms = $7, messages = $8,
+               bytes = $9, message_bytes = $10
+             WHERE mailbox = $1",
             params![
                 mailbox,
-                s.epoch,
+                &s.epoch,
                 s.generation as i64,
                 s.last_seq,
-                s.applied,
+                &s.applied,
                 s.last_update,
                 s.last_duration_ms,
                 s.messages as i64,
@@ -308,7 +344,6 @@ impl OfflineTables for Catalog {
                 s.message_bytes as i64
             ],
         )?;
-        tx.commit()?;
-        Ok(())
+        tx.commit()
     }
 }

@@ -30,6 +30,12 @@ pub struct ServeArgs {
     /// folder. Default: beside the data folder, `<data folder>.key`.
     #[arg(long, env = "SATCHEL_KEY_FILE")]
     key_file: Option<PathBuf>,
+    /// Keep the catalog in PostgreSQL: postgres://USER@HOST:PORT/DATABASE
+    /// (a password is better given in SATCHEL_CATALOG than on the command
+    /// line, which `ps` shows). Default: SQLite in the data folder. The
+    /// search index and disk repositories stay in the data folder.
+    #[arg(long, env = "SATCHEL_CATALOG", hide_env_values = true)]
+    catalog: Option<String>,
 }
 
 pub async fn run(a: ServeArgs) -> Result<ExitCode> {
@@ -54,6 +60,7 @@ pub async fn run(a: ServeArgs) -> Result<ExitCode> {
         password_checks: a.password_checks,
         max_request_bytes: a.max_request_bytes,
         key,
+        catalog: a.catalog.filter(|c| !c.is_empty()),
     })
     .await?;
     Ok(ExitCode::SUCCESS)

@@ -20,6 +20,7 @@ pub fn satchel() -> Command {
         "SATCHEL_HOME",
         "SATCHEL_KEY",
         "SATCHEL_KEY_FILE",
+        "SATCHEL_CATALOG",
         "SATCHEL_IMAP_CA_FILE",
     ] {
         cmd.env_remove(var);
