@@ -39,8 +39,13 @@ pub(crate) struct Phrase {
     pub slop: u32,
 }
 
+/// How many summaries one search keeps: a phrase of common words has
+/// candidates by the ten thousand, and a summary holds a whole body text.
+const KEPT_SUMMARIES: usize = 1024;
+
 /// The summaries read for one search, by id bytes: a message is read and
-/// parsed once however many phrases and fields check it.
+/// parsed once however many phrases and fields check it (the first
+/// [`KEPT_SUMMARIES`] of them; later ones are read again if needed).
 pub(crate) struct Texts<'s, 'a> {
     read: &'s mut MessageBytes<'a>,
     seen: HashMap<Vec<u8>, Option<Arc<MessageSummary>>>,
@@ -55,11 +60,14 @@ impl<'s, 'a> Texts<'s, 'a> {
     }
 
     fn summary(&mut self, id: &[u8]) -> Option<Arc<MessageSummary>> {
-        let read = &mut self.read;
-        self.seen
-            .entry(id.to_vec())
-            .or_insert_with(|| read(id).map(|raw| Arc::new(MessageSummary::extract(&raw))))
-            .clone()
+        if let Some(seen) = self.seen.get(id) {
+            return seen.clone();
+        }
+        let summary = (self.read)(id).map(|raw| Arc::new(MessageSummary::extract(&raw)));
+        if self.seen.len() < KEPT_SUMMARIES {
+            self.seen.insert(id.to_vec(), summary.clone());
+        }
+        summary
     }
 }
 
