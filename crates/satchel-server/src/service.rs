@@ -126,6 +126,7 @@ impl Service {
             satchel_mailbox::state::migrate(&cat)?;
             crate::offline::state::migrate(&cat)?;
             crate::jobs::migrate(&cat)?;
+            crate::console::sessions::migrate(&cat)?;
         }
         let interrupted = crate::jobs::mark_interrupted(archive.catalog()?.db())?;
         if interrupted > 0 {

@@ -4,13 +4,15 @@
 //! Plain HTML from maud templates (every spliced value escaped), one embedded
 //! stylesheet, no JavaScript. Every
 //! page calls the same [`Service`] functions as the API and the CLI, so the
-//! console cannot disagree with them. Sessions live in memory (a restart signs
-//! everyone out); each carries a CSRF token that every changing form embeds
+//! console cannot disagree with them. Sessions live in the catalog
+//! ([`sessions`]: they survive a restart and every service on one catalog
+//! knows them); each carries a CSRF token that every changing form embeds
 //! and every POST checks (403 otherwise).
 
 mod admin;
 mod page;
 mod search;
+pub mod sessions;
 
 use crate::auth::{Credentials, random_secret};
 use crate::error::ServiceError;
@@ -25,8 +27,8 @@ use axum::{Form, Router, middleware};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use maud::{Markup, html};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 const COOKIE: &str = "satchel_session";
 const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
@@ -39,15 +41,6 @@ form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 #[derive(Clone)]
 pub struct Console {
     service: Arc<Service>,
-    sessions: Arc<Mutex<HashMap<String, SessionEntry>>>,
-}
-
-struct SessionEntry {
-    user: String,
-    /// The password it was opened with: a new password signs the session out.
-    password_hash: String,
-    csrf: String,
-    expires: Instant,
 }
 
 /// The console's forms hold names, addresses and a schedule: 64 KiB is far more
@@ -56,10 +49,7 @@ const MAX_FORM_BYTES: usize = 64 * 1024;
 
 /// The console's routes, to be merged into the service's router.
 pub fn router(service: Arc<Service>) -> Router {
-    let state = Console {
-        service,
-        sessions: Arc::default(),
-    };
+    let state = Console { service };
     Router::new()
         .route("/", get(home))
         .route("/console", get(home))
@@ -183,22 +173,22 @@ impl FromRequestParts<Console> for Session {
         let Some(token) = cookie_token(&parts.headers) else {
             return Err(to_login());
         };
-        let (user, password_hash, csrf) = {
-            let mut map = state.sessions.lock().unwrap_or_else(|e| e.into_inner());
-            let now = Instant::now();
-            map.retain(|_, s| s.expires > now);
-            match map.get(&token) {
-                Some(s) => (s.user.clone(), s.password_hash.clone(), s.csrf.clone()),
-                None => return Err(to_login()),
-            }
-        };
-        let info = blocking(&state.service, move |s| {
-            Ok(s.archive().catalog()?.user(&user)?)
+        let find = token.clone();
+        let found = blocking(&state.service, move |s| {
+            let cat = s.archive().catalog()?;
+            let Some(stored) = sessions::find(&cat, &find)? else {
+                return Ok(None);
+            };
+            Ok(Some((cat.user(&stored.user)?, stored)))
         })
         .await
         .map_err(|e| PageError(e).into_response())?;
+        let Some((info, stored)) = found else {
+            return Err(to_login());
+        };
+        let csrf = stored.csrf;
         match info {
-            Some(user) if user.password_hash == password_hash => Ok(Session {
+            Some(user) if user.password_hash == stored.password_hash => Ok(Session {
                 caller: Caller {
                     user,
                     by_password: true,
@@ -272,13 +262,14 @@ async fn css() -> Response {
 }
 
 async fn home(State(st): State<Console>, parts: HeaderMap) -> Response {
-    let signed_in = cookie_token(&parts).is_some_and(|t| {
-        st.sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&t)
-            .is_some_and(|s| s.expires > Instant::now())
-    });
+    let signed_in = match cookie_token(&parts) {
+        Some(token) => blocking(&st.service, move |s| {
+            Ok(sessions::find(&*s.archive().catalog()?, &token)?.is_some())
+        })
+        .await
+        .unwrap_or(false),
+        None => false,
+    };
     if signed_in {
         Redirect::to("/console/search").into_response()
     } else {
@@ -324,16 +315,25 @@ async fn login(
     match crate::signin::authenticate(&st.service, Some(creds), client).await {
         Ok(caller) => {
             let token = random_secret();
-            let entry = SessionEntry {
+            let stored = sessions::Stored {
                 user: caller.user.name.clone(),
                 password_hash: caller.user.password_hash.clone(),
                 csrf: random_secret(),
-                expires: Instant::now() + SESSION_LIFETIME,
             };
-            st.sessions
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(token.clone(), entry);
+            let opening = token.clone();
+            let opened = blocking(&st.service, move |s| {
+                let lifetime = SESSION_LIFETIME.as_secs() as i64;
+                Ok(sessions::open(
+                    &*s.archive().catalog()?,
+                    &opening,
+                    &stored,
+                    lifetime,
+                )?)
+            })
+            .await;
+            if let Err(e) = opened {
+                return PageError(e).into_response();
+            }
             let to = if caller.user.admin {
                 "/console/mailboxes"
             } else {
@@ -362,10 +362,11 @@ async fn logout(
     Form(form): Form<HashMap<String, String>>,
 ) -> PageResult {
     session.check_csrf(&form)?;
-    st.sessions
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&session.token);
+    let token = session.token.clone();
+    blocking(&st.service, move |s| {
+        Ok(sessions::close(&*s.archive().catalog()?, &token)?)
+    })
+    .await?;
     // A removal cookie (empty, expired) with the same name and path, so the
     // browser drops it. Added, not `remove`d: a jar only sends a removal for
     // a cookie it was built with from the request.
