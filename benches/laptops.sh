@@ -5,6 +5,7 @@
 #   CLIENTS=100 INTERVAL=60 benches/laptops.sh
 #   SATCHEL_BENCH_DATA=/work/data-h5 benches/laptops.sh
 #   SATCHEL_BENCH_BIN_DIR=target/debug ...  # binaries already built (no release build)
+#   LAPTOPS_ARGS="--storms at-once" ...     # only the storms without jitter
 #
 # Starts a fresh `satchel serve` (plain http:// on loopback), imports the
 # corpus Maildir into one mailbox, grants it to a user `laptop`, enables

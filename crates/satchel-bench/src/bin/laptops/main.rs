@@ -71,9 +71,24 @@ struct Args {
     /// spreads the checks over half of it.
     #[arg(long, default_value_t = 300)]
     interval: u64,
-    /// Skip the storms without jitter.
-    #[arg(long)]
-    no_storm_at_once: bool,
+    /// Which pairs of storms (an update, then no change) to run, in order.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "jitter,at-once"
+    )]
+    storms: Vec<Spread>,
+}
+
+/// How the laptops' refreshes are spread over time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Spread {
+    /// The agent's jitter.
+    Jitter,
+    /// Everyone at once (a storm of laptops coming online together: the
+    /// agent checks at once when it starts).
+    AtOnce,
 }
 
 #[tokio::main]
@@ -110,21 +125,22 @@ async fn main() -> Result<()> {
         ports,
         laptops,
     };
-    let mut round = 0;
-    let jitter = Some(AgentOptions {
-        interval: Duration::from_secs(args.interval),
-        ..AgentOptions::default()
-    });
-    bench.update(round).await?;
-    bench
-        .storm("after an update, agent jitter", jitter.clone())
-        .await?;
-    bench.storm("no change, agent jitter", jitter).await?;
-    if !args.no_storm_at_once {
-        round += 1;
+    for (round, spread) in args.storms.iter().enumerate() {
+        let (jitter, how) = match spread {
+            Spread::Jitter => (
+                Some(AgentOptions {
+                    interval: Duration::from_secs(args.interval),
+                    ..AgentOptions::default()
+                }),
+                "agent jitter",
+            ),
+            Spread::AtOnce => (None, "all at once"),
+        };
         bench.update(round).await?;
-        bench.storm("after an update, all at once", None).await?;
-        bench.storm("no change, all at once", None).await?;
+        bench
+            .storm(&format!("after an update, {how}"), jitter.clone())
+            .await?;
+        bench.storm(&format!("no change, {how}"), jitter).await?;
     }
     bench.real_sync_check().await
 }
