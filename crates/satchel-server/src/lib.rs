@@ -50,8 +50,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .password_checks
         .unwrap_or_else(signin::default_hash_slots);
     let service = Arc::new(service.with_hash_slots(slots));
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
+    let listener = listen(config.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let local = listener.local_addr()?;
     tracing::info!(%local, data = %config.data.display(), password_checks = slots, "satchel service listening");
@@ -78,6 +77,28 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let _ = tokio::task::spawn_blocking(move || last.archive().commit_index()).await;
     served?;
     Ok(())
+}
+
+/// Connections the kernel completes and queues before the service accepts
+/// them. The default of Rust and tokio, 128, is less than a storm of laptops
+/// refreshing at once; past it the kernel drops new connections without a
+/// word, their connect times out and each laptop believes the service
+/// offline (tests/connection_storm.rs). The kernel caps it at
+/// `net.core.somaxconn` (4,096 by default since Linux 5.4).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` as `TcpListener::bind` does (address reuse on Unix), with a
+/// backlog of [`LISTEN_BACKLOG`].
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Imports leave index commits to this task (and to searches, which commit
