@@ -7,7 +7,7 @@ use crate::message::{MessageId, MessageSummary, not_mail_reason};
 use crate::store;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -189,13 +189,7 @@ impl Archive {
         let (stored, members) = {
             let cat = self.catalog()?;
             let stored = cat.known_ids(ids.iter().flatten())?;
-            let mut members = HashSet::new();
-            for id in ids.iter().flatten() {
-                if cat.in_mailbox(mailbox, id)? {
-                    members.insert(*id);
-                }
-            }
-            (stored, members)
+            (stored, cat.members_among(mailbox, ids.iter().flatten())?)
         };
 
         let mut outcomes: Vec<ItemOutcome> = Vec::with_capacity(items.len());
@@ -265,21 +259,24 @@ impl Archive {
             if let Some(pack) = &pack {
                 catalog::insert_pack(&tx, &pack.name, &repo.name, pack.size)?;
                 let new = prepared.iter().filter(|p| p.frame.is_some());
-                for (p, span) in new.zip(&pack.spans) {
-                    let m = NewMessage {
+                let messages: Vec<NewMessage<'_>> = new
+                    .zip(&pack.spans)
+                    .map(|(p, span)| NewMessage {
                         id: &p.id,
                         size: p.size,
                         span: *span,
                         date: p.summary.date,
                         from: &p.summary.from,
                         subject: &p.summary.subject,
-                    };
-                    catalog::insert_message(&tx, &pack.name, &m)?;
-                }
+                    })
+                    .collect();
+                catalog::insert_messages(&tx, &pack.name, &messages)?;
             }
-            for p in &prepared {
-                catalog::insert_membership(&tx, mailbox, &p.id, &items[p.slot].folder)?;
-            }
+            let members: Vec<(MessageId, &str)> = prepared
+                .iter()
+                .map(|p| (p.id, items[p.slot].folder.as_str()))
+                .collect();
+            catalog::insert_memberships(&tx, mailbox, &members)?;
             tx.commit()?;
         }
         let stored_at = started.elapsed();
@@ -302,13 +299,9 @@ impl Archive {
     /// nothing: the messages stay unindexed in the catalog and the next commit
     /// indexes them again.
     fn index_prepared(&self, prepared: &[Prepared]) -> Result<()> {
-        let mut boxes: HashMap<MessageId, Vec<String>> = HashMap::new();
-        {
-            let cat = self.catalog()?;
-            for p in prepared {
-                boxes.insert(p.id, cat.mailboxes_of(&p.id)?);
-            }
-        }
+        let boxes = self
+            .catalog()?
+            .mailboxes_of_each(prepared.iter().map(|p| &p.id))?;
         let docs: Vec<DocInput<'_>> = prepared
             .iter()
             .map(|p| DocInput {

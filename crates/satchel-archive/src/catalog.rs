@@ -11,20 +11,20 @@
 //! [`Catalog::migrate_component`]. The archive neither creates nor reads them.
 
 use crate::error::{ArchiveError, Result};
-use crate::index::Pending;
 use crate::message::MessageId;
 use crate::params;
 use crate::secret::SecretKey;
 use crate::store::Span;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+mod batch;
 pub mod db;
 pub mod membership;
 mod postgres;
 mod postgres_schema;
+pub use batch::{insert_memberships, insert_messages};
 pub use db::{Db, Dialect, FromValue, Row, Tx, Value};
 pub use membership::{MemberEntry, insert_membership};
 /// The SQLite binding the catalog is made with, for the crates that keep
@@ -755,23 +755,6 @@ impl Catalog {
 
     // ---- messages ----
 
-    /// Which of these ids the store already holds.
-    pub fn known_ids<'a>(
-        &self,
-        ids: impl Iterator<Item = &'a MessageId>,
-    ) -> Result<HashSet<MessageId>> {
-        let mut known = HashSet::new();
-        for id in ids {
-            if self
-                .db
-                .exists("SELECT 1 FROM messages WHERE id = $1", params![id])?
-            {
-                known.insert(*id);
-            }
-        }
-        Ok(known)
-    }
-
     pub fn location(&self, id: &MessageId) -> Result<Option<Location>> {
         let row = self.db.query_opt(
             r#"SELECT p.repo, g.pack, g."offset", g.length, g.size FROM messages g
@@ -860,21 +843,6 @@ impl Catalog {
     pub fn mark_all_unindexed(&self) -> Result<()> {
         self.db.execute("UPDATE messages SET indexed = 0", &[])?;
         Ok(())
-    }
-
-    /// Marks messages indexed after the index commit that holds their documents.
-    /// A message that joined another mailbox since its document was made stays
-    /// unindexed: the document lists one mailbox too few.
-    pub fn mark_indexed(&mut self, done: &[Pending]) -> Result<()> {
-        let tx = self.db.transaction()?;
-        for p in done {
-            tx.execute(
-                "UPDATE messages SET indexed = 1 WHERE id = $1
-                   AND (SELECT count(*) FROM membership WHERE id = $1) = $2",
-                params![&p.id, p.mailboxes as i64],
-            )?;
-        }
-        tx.commit()
     }
 }
 

@@ -398,6 +398,73 @@ fn two_writers_keep_membership_consistent(kind: Kind) {
     assert_eq!(cat.last_seq(box_).expect("last"), members[99].seq);
 }
 
+/// An import batch costs PostgreSQL a fixed number of statements (each a
+/// round trip), whatever its size; and a mixed batch (messages stored for
+/// another mailbox, a new one, one twice) ends the same on both backends.
+fn an_import_batch_costs_the_same_statements_whatever_its_size(kind: Kind) {
+    let b = Backend::new(kind);
+    let archive = b.archive();
+    let (one, two) = ("one@example.com", "two@example.com");
+    for box_ in [one, two] {
+        archive
+            .catalog()
+            .expect("catalog")
+            .add_mailbox(box_, "default", None)
+            .expect("mailbox");
+    }
+    let sent = || archive.catalog().expect("catalog").db().statements_sent();
+    let cost = |box_: &str, items: Vec<BatchItem>| {
+        let before = sent();
+        let out = archive.add_messages(box_, items).expect("import");
+        (sent() - before, out)
+    };
+    let (small, first) = cost(one, (0..3).map(|n| mail(n, "small")).collect());
+    let (large, _) = cost(one, (100..160).map(|n| mail(n, "large")).collect());
+    let mixed = vec![
+        mail(0, "small"),
+        mail(1, "small"),
+        mail(200, "mixed"),
+        mail(200, "mixed"),
+    ];
+    let (mixed_cost, out) = cost(two, mixed.clone());
+    let statuses: Vec<ItemStatus> = out.iter().map(|o| o.status).collect();
+    use ItemStatus::{Duplicate, Imported};
+    assert_eq!(statuses, [Imported, Imported, Imported, Duplicate]);
+    let (_, again) = cost(two, mixed);
+    assert!(again.iter().all(|o| o.status == Duplicate));
+    if matches!(kind, Kind::Postgres) {
+        assert_eq!(small, large, "statements for 3 and for 60 messages");
+        assert_eq!(small, mixed_cost, "statements for a mixed batch");
+    }
+
+    let shared = first[0].id.expect("id");
+    archive.commit_index().expect("commit");
+    let cat = archive.catalog().expect("catalog");
+    assert_eq!(cat.mailboxes_of(&shared).expect("mailboxes"), [one, two]);
+    let members = cat.members_since(two, 0).expect("members");
+    assert_eq!(members.len(), 3);
+    assert!(members.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(cat.last_seq(two).expect("last"), members[2].seq);
+    assert!(
+        cat.unindexed_after(None, 100)
+            .expect("unindexed")
+            .is_empty()
+    );
+    drop(cat);
+    let search = |mailbox: &str, query: &str| {
+        let req = SearchRequest {
+            query: query.into(),
+            mailbox: Some(mailbox.into()),
+            limit: 100,
+        };
+        archive.search(&admin(), &req).expect("search").len()
+    };
+    assert_eq!(search(one, "small"), 3);
+    assert_eq!(search(two, "small"), 2);
+    assert_eq!(search(two, "mixed"), 1);
+    assert_eq!(search(one, "large"), 60);
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -418,6 +485,7 @@ on_both!(
     a_dropped_transaction_leaves_nothing,
     imap_passwords_are_sealed,
     two_writers_keep_membership_consistent,
+    an_import_batch_costs_the_same_statements_whatever_its_size,
 );
 
 #[test]

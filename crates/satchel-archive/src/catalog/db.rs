@@ -26,6 +26,20 @@ pub enum Value {
     Int(i64),
     Text(String),
     Blob(Vec<u8>),
+    /// A list bound as one PostgreSQL `BIGINT[]` parameter (NULL where
+    /// None), for set-based statements over a whole batch (`= ANY($1)`,
+    /// `UNNEST($1, $2)`): one round trip instead of one per row. SQLite has
+    /// no array parameter; the catalog keeps per-row statements there.
+    Ints(Vec<Option<i64>>),
+    /// A list bound as one PostgreSQL `TEXT[]` parameter; see [`Value::Ints`].
+    Texts(Vec<Option<String>>),
+}
+
+impl Value {
+    /// Message ids as one `TEXT[]` parameter (lowercase hex, as stored).
+    pub fn ids<'a>(ids: impl IntoIterator<Item = &'a MessageId>) -> Value {
+        Value::Texts(ids.into_iter().map(|id| Some(id.to_hex())).collect())
+    }
 }
 
 impl From<i64> for Value {
@@ -196,6 +210,8 @@ pub struct Db {
     /// A transaction is open: nested ones are refused, and a lost
     /// PostgreSQL connection is not silently replaced in the middle of one.
     in_tx: Cell<bool>,
+    /// Statements sent so far (each a round trip on PostgreSQL).
+    sent: Cell<u64>,
 }
 
 impl Db {
@@ -203,6 +219,7 @@ impl Db {
         Db {
             backend: Backend::Sqlite(conn),
             in_tx: Cell::new(false),
+            sent: Cell::new(0),
         }
     }
 
@@ -210,6 +227,7 @@ impl Db {
         Db {
             backend: Backend::Postgres(Box::new(conn)),
             in_tx: Cell::new(false),
+            sent: Cell::new(0),
         }
     }
 
@@ -228,8 +246,20 @@ impl Db {
         }
     }
 
+    /// How many statements this connection has sent (each one a round trip
+    /// to a PostgreSQL server): what an import batch costs is counted, not
+    /// timed.
+    pub fn statements_sent(&self) -> u64 {
+        self.sent.get()
+    }
+
+    fn count(&self) {
+        self.sent.set(self.sent.get() + 1);
+    }
+
     /// Runs one statement; returns how many rows it changed.
     pub fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        self.count();
         match &self.backend {
             Backend::Sqlite(conn) => {
                 let mut stmt = conn.prepare_cached(&sqlite_placeholders(sql))?;
@@ -241,6 +271,7 @@ impl Db {
 
     /// Every row of a query.
     pub fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        self.count();
         match &self.backend {
             Backend::Sqlite(conn) => sqlite_query(conn, sql, params),
             Backend::Postgres(pg) => pg.query(sql, params, self.in_tx.get()),
@@ -268,6 +299,7 @@ impl Db {
 
     /// Runs statements separated by `;` without parameters (schemas).
     pub fn batch(&self, sql: &str) -> Result<()> {
+        self.count();
         match &self.backend {
             Backend::Sqlite(conn) => Ok(conn.execute_batch(sql)?),
             Backend::Postgres(pg) => pg.batch(sql, self.in_tx.get()),
@@ -409,6 +441,11 @@ impl rusqlite::ToSql for Value {
             Value::Int(i) => ValueRef::Integer(*i),
             Value::Text(s) => ValueRef::Text(s.as_bytes()),
             Value::Blob(b) => ValueRef::Blob(b),
+            Value::Ints(_) | Value::Texts(_) => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    "SQLite takes no list parameter (PostgreSQL-only batch statement)".into(),
+                ));
+            }
         }))
     }
 }

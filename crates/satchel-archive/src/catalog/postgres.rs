@@ -303,6 +303,9 @@ impl ToSql for Value {
             },
             Value::Text(s) if <String as ToSql>::accepts(ty) => s.to_sql(ty, out),
             Value::Blob(b) if *ty == Type::BYTEA => b.to_sql(ty, out),
+            Value::Ints(v) if *ty == Type::INT8_ARRAY => v.to_sql(ty, out),
+            Value::Texts(v) if <Vec<Option<String>> as ToSql>::accepts(ty) => v.to_sql(ty, out),
+            Value::Ints(_) | Value::Texts(_) => Err(format!("cannot pass a list as {ty}").into()),
             Value::Text(_) => Err(format!("cannot pass text as {ty}").into()),
             Value::Blob(_) => Err(format!("cannot pass bytes as {ty}").into()),
         }
