@@ -166,9 +166,9 @@ for limit in 50 10; do
   python3 - "$s" <<'PY' | tee -a "$results"
 import json, sys
 s = json.loads(sys.argv[1])
-print("| query | hits | p50 ms | p99 ms |")
+print("| query | hits | runs | p50 ms | p99 ms |")
 for q in s["queries"]:
-    print(f"| `{q['query']}` | {q['hits']} | {q['p50_ms']:.1f} | {q['p99_ms']:.1f} |")
+    print(f"| `{q['query']}` | {q['hits']} | {q['runs']} | {q['p50_ms']:.1f} | {q['p99_ms']:.1f} |")
 PY
 done
 

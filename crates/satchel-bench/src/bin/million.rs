@@ -66,6 +66,10 @@ enum Command {
         /// Hits per answer (the API's default is 50).
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Seconds a query may take in all: a query slower than that is run
+        /// fewer times (at least 3), and the report says how many.
+        #[arg(long, default_value_t = 60)]
+        budget: u64,
         #[command(flatten)]
         remote: Remote,
     },
@@ -104,8 +108,16 @@ fn main() -> Result<()> {
             queries,
             repeat,
             limit,
+            budget,
             remote,
-        } => runtime()?.block_on(search(&remote, &mailbox, &queries, repeat, limit)),
+        } => {
+            let plan = Plan {
+                repeat,
+                limit,
+                budget: Duration::from_secs(budget),
+            };
+            runtime()?.block_on(search(&remote, &mailbox, &queries, &plan))
+        }
     }
 }
 
@@ -178,39 +190,57 @@ async fn probe(remote: &Remote, mailbox: &str, phrase: &str, timeout: Duration) 
     }
 }
 
-async fn search(
-    remote: &Remote,
-    mailbox: &str,
-    queries: &[String],
+/// How often and how wide each query of `search` runs.
+struct Plan {
     repeat: usize,
     limit: usize,
-) -> Result<()> {
+    budget: Duration,
+}
+
+async fn search(remote: &Remote, mailbox: &str, queries: &[String], plan: &Plan) -> Result<()> {
     let client = token_client(remote).await?;
+    // One warm-up each: its hit count, and its time to plan the runs.
     let mut hits = Vec::new();
+    let mut runs = Vec::new();
     for q in queries {
-        hits.push(client.search(q, Some(mailbox), limit).await?.hits.len());
+        let started = Instant::now();
+        hits.push(
+            client
+                .search(q, Some(mailbox), plan.limit)
+                .await?
+                .hits
+                .len(),
+        );
+        let fits = plan.budget.as_secs_f64() / started.elapsed().as_secs_f64().max(1e-6);
+        runs.push(plan.repeat.min((fits as usize).max(3)));
     }
     // Rounds over all queries, so a slow moment of the machine spreads over
     // every query instead of landing on one.
-    let mut times = vec![Vec::with_capacity(repeat); queries.len()];
-    for _ in 0..repeat {
-        for (q, t) in queries.iter().zip(&mut times) {
-            let started = Instant::now();
-            client.search(q, Some(mailbox), limit).await?;
-            t.push(started.elapsed());
+    let mut times = vec![Vec::with_capacity(plan.repeat); queries.len()];
+    for round in 0..plan.repeat {
+        for ((q, t), n) in queries.iter().zip(&mut times).zip(&runs) {
+            if round < *n {
+                let started = Instant::now();
+                client.search(q, Some(mailbox), plan.limit).await?;
+                t.push(started.elapsed());
+            }
         }
     }
     let per_query: Vec<_> = queries
         .iter()
         .zip(&times)
         .zip(&hits)
-        .map(|((q, t), h)| json!({"query": q, "hits": h, "p50_ms": stats::ms(stats::percentile(t, 0.5)),
-            "p99_ms": stats::ms(stats::percentile(t, 0.99)), "max_ms": stats::ms(stats::percentile(t, 1.0))}))
+        .map(|((q, t), h)| {
+            json!({"query": q, "hits": h, "runs": t.len(),
+            "p50_ms": stats::ms(stats::percentile(t, 0.5)),
+            "p99_ms": stats::ms(stats::percentile(t, 0.99)),
+            "max_ms": stats::ms(stats::percentile(t, 1.0))})
+        })
         .collect();
     let all: Vec<Duration> = times.concat();
     println!(
         "{}",
-        json!({"limit": limit, "repeat": repeat, "samples": all.len(),
+        json!({"limit": plan.limit, "repeat": plan.repeat, "samples": all.len(),
             "p50_ms": stats::ms(stats::percentile(&all, 0.5)),
             "p99_ms": stats::ms(stats::percentile(&all, 0.99)),
             "max_ms": stats::ms(stats::percentile(&all, 1.0)),
