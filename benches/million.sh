@@ -33,6 +33,8 @@
 #   SATCHEL_BENCH_CHUNKS  the JSON lines of a set generated beforehand (generate-mailbox.py
 #                         OUT --messages N --chunk C > FILE, e.g. while the release
 #                         build runs): its chunks are imported, and deleted, instead
+#   SATCHEL_BENCH_OFFLINE_AFTER  chunk number after which the offline build and the
+#                         laptop syncs are measured (default: after the whole set)
 #   SATCHEL_BENCH_BIN_DIR take `satchel` and `million` from this folder, build nothing
 #                         (e.g. target/debug for a quick try of the script itself)
 #   SATCHEL_BENCH_CATALOG catalog URL for `satchel serve --catalog` (e.g.
@@ -121,14 +123,68 @@ else
   pids+=("$GEN_PID")
   exec {genfd}<&"${GEN[0]}" # bash drops GEN[] when the generator ends; its last line may be unread
 fi
+# --- search: ten queries of the search language --------------------------------
+queries=(
+  'razor'                                  # one word
+  'spamassassin razor'                     # words, ANDed
+  '"spam assassin"'                        # phrase
+  'from:wstearns'                          # sender
+  'subject:satellite'                      # subject
+  'razor after:2010-01-01 before:2011-01-01' # date range
+  'linux OR freebsd'                       # OR
+  'razor NOT spamassassin'                 # NOT
+  'subject:(perl OR python) NOT subject:re' # fields, OR, NOT
+  '"mailing list" after:2020-06-01'        # phrase and date
+)
+# search LIMIT REPEAT BUDGET: the queries through the HTTP API; JSON on stdout.
+search() { "$million" search "$mb" --limit "$1" --repeat "$2" --budget "$3" "${queries[@]}"; }
+
+# --- offline repository and laptop (once, after chunk $offline_after) ---------
+# The last line `million counted` writes to stderr: {"up","down","bytes","seconds",…}.
+wire() { python3 -c "import json,sys; v=json.loads(sys.argv[1])[sys.argv[2]]; print(f'{v:.2f}' if isinstance(v, float) else v)" "$(tail -1 "$work/$1.wire")" "$2"; }
+lport=$(port)
+laptop() { SATCHEL_HOME="$home" "$million" counted --listen "127.0.0.1:$lport" --upstream "127.0.0.1:$sport" -- "$@"; }
+offline_and_laptop() {
+  say "offline and laptop, at $total messages in the archive:"
+  "$bin" user add bench --password-stdin <<<"bench-password" >/dev/null
+  "$bin" mailbox grant "$mb" bench >/dev/null
+  "$bin" offline enable "$mb" >/dev/null
+  local t0 before
+  t0=$(now)
+  "$bin" offline sync-now "$mb" >/dev/null
+  say "offline full build: $(since "$t0") s, $(bytes_of "$data/offline") bytes on disk"
+  laptop "$bin" laptop setup --server "http://127.0.0.1:$lport" --user bench --password-stdin \
+    <<<"bench-password" >/dev/null 2>"$work/setup.wire"
+  laptop /usr/bin/time -f %M -o "$work/laptop-rss" "$bin" laptop sync --json >"$work/sync1.json" 2>"$work/sync1.wire"
+  say "laptop first sync: $(wire sync1 seconds) s, $(wire sync1 bytes) bytes on the wire, RSS max $(($(cat "$work/laptop-rss") / 1024)) MiB, local index $(bytes_of "$home/index") bytes, local copy $(bytes_of "$home/replicas") bytes"
+  laptop "$bin" laptop sync --json >/dev/null 2>"$work/sync2.wire"
+  say "laptop no-change sync: $(wire sync2 bytes) bytes on the wire (up $(wire sync2 up), down $(wire sync2 down))"
+  # 1,000 new messages, numbered past the set (distinct from every message of it).
+  benches/generate-mailbox.py "$gen-new" --messages 1000 --chunk 1000 --offset "$messages" >/dev/null
+  "$bin" import "$mb" "$gen-new/chunk-0000.mbox" >/dev/null
+  total=$((total + 1000))
+  before=$(bytes_of "$data/offline")
+  t0=$(now)
+  "$bin" offline sync-now "$mb" >/dev/null
+  say "offline update after 1,000 new: $(since "$t0") s, +$(($(bytes_of "$data/offline") - before)) bytes on disk"
+  laptop "$bin" laptop sync --json >/dev/null 2>"$work/sync3.wire"
+  say "laptop sync of the 1,000 new: $(wire sync3 seconds) s, $(wire sync3 bytes) bytes on the wire"
+  rm -rf "$gen-new"
+}
+
+# --- import, chunk by chunk ---------------------------------------------------
+# After each chunk: the time until its last message is found, the service's RSS,
+# and a quick search sample (each query 3 times, limit 50) to show the trend.
+offline_after="${SATCHEL_BENCH_OFFLINE_AFTER:-}"
 total=0 import_secs=0
-say "| chunk | messages in archive | import s | to searchable s | msg/s | service RSS max MiB | data folder GB | load (1 min) |"
+say "| chunk | messages in archive | import s | to searchable s | msg/s | service RSS max MiB | data folder GB | search p50 / p99 ms | load (1 min) |"
 while read -r line <&"$genfd"; do
   if [ "$(field "$line" ".get('total') is not None")" = True ]; then
     set_line="$line"
     break
   fi
   path=$(field "$line" "['path']") count=$(field "$line" "['count']") probe=$(field "$line" "['probe']")
+  n=$(field "$line" "['chunk']")
   t0=$(now)
   out=$("$bin" import "$mb" "$path" --json)
   t_import=$(since "$t0")
@@ -139,11 +195,14 @@ while read -r line <&"$genfd"; do
   rm -rf "$path"
   total=$((total + count))
   import_secs=$(python3 -c "print($import_secs + $t_search)")
-  say "| $(field "$line" "['chunk']") | $total | $t_import | $t_search | $(python3 -c "print(round($count / $t_search))") | $(max_rss_mib) | $(python3 -c "print(f'{$(bytes_of "$data") / 1e9:.2f}')") | $load |"
+  sample=$(search 50 3 5)
+  echo "$sample" >"$work/search-after-chunk-$n.json"
+  say "| $n | $total | $t_import | $t_search | $(python3 -c "print(round($count / $t_search))") | $(max_rss_mib) | $(python3 -c "print(f'{$(bytes_of "$data") / 1e9:.2f}')") | $(field "$sample" "['p50_ms']") / $(field "$sample" "['p99_ms']") | $load |"
+  if [ "$n" = "$offline_after" ]; then offline_and_laptop; fi
 done
 raw=$(field "$set_line" "['raw_bytes']") zst=$(field "$set_line" "['zstd3_bytes']")
-say "set: $total messages, raw $raw bytes ($(python3 -c "print(f'{$raw / 1e9:.2f}')") GB), one zstd -3 stream $zst bytes ($(python3 -c "print(f'{$zst / 1e9:.2f}')") GB)"
-say "import to searchable: $total messages in $(python3 -c "print(f'{$import_secs:.1f}')") s = $(python3 -c "print(round($total / $import_secs))") messages/s (goal >= 3,000/s, durable)"
+say "set: $(field "$set_line" "['total']") messages, raw $raw bytes ($(python3 -c "print(f'{$raw / 1e9:.2f}')") GB), one zstd -3 stream $zst bytes ($(python3 -c "print(f'{$zst / 1e9:.2f}')") GB)"
+say "import to searchable: $(field "$set_line" "['total']") messages in $(python3 -c "print(f'{$import_secs:.1f}')") s = $(python3 -c "print(round($(field "$set_line" "['total']") / $import_secs))") messages/s (goal >= 3,000/s, durable)"
 python3 - "$work/serve.log" <<'PY' | tee -a "$results"
 import re, sys
 # The service's own account of each import batch (satchel-archive, debug level).
@@ -159,23 +218,10 @@ print(f"service, {batches} import batches: " + ", ".join(f"{k[:-3]} {v / 1000:.1
 PY
 say "data folder after import: $(bytes_of "$data") bytes; packs $(bytes_of "$data/repositories") bytes, index $(bytes_of "$data/index") bytes"
 
-# --- search -------------------------------------------------------------------
-queries=(
-  'razor'                                  # one word
-  'spamassassin razor'                     # words, ANDed
-  '"spam assassin"'                        # phrase
-  'from:wstearns'                          # sender
-  'subject:satellite'                      # subject
-  'razor after:2010-01-01 before:2011-01-01' # date range
-  'linux OR freebsd'                       # OR
-  'razor NOT spamassassin'                 # NOT
-  'subject:(perl OR python) NOT subject:re' # fields, OR, NOT
-  '"mailing list" after:2020-06-01'        # phrase and date
-)
 for limit in ${SATCHEL_BENCH_LIMITS:-50 10}; do
-  s=$("$million" search "$mb" --repeat "$repeat" --limit "$limit" --budget "${SATCHEL_BENCH_BUDGET:-60}" "${queries[@]}")
+  s=$(search "$limit" "$repeat" "${SATCHEL_BENCH_BUDGET:-60}")
   echo "$s" >"$work/search-$limit.json"
-  say "search, limit $limit, ${#queries[@]} queries x $repeat: p50 $(field "$s" "['p50_ms']") ms, p99 $(field "$s" "['p99_ms']") ms, max $(field "$s" "['max_ms']") ms (goal p99 < 50 ms)"
+  say "search at $total messages, limit $limit, ${#queries[@]} queries x $repeat: p50 $(field "$s" "['p50_ms']") ms, p99 $(field "$s" "['p99_ms']") ms, max $(field "$s" "['max_ms']") ms (goal p99 < 50 ms)"
   python3 - "$s" <<'PY' | tee -a "$results"
 import json, sys
 s = json.loads(sys.argv[1])
@@ -184,37 +230,7 @@ for q in s["queries"]:
     print(f"| `{q['query']}` | {q['hits']} | {q['runs']} | {q['p50_ms']:.1f} | {q['p99_ms']:.1f} |")
 PY
 done
-
-# --- offline repository -------------------------------------------------------
-"$bin" user add bench --password-stdin <<<"bench-password" >/dev/null
-"$bin" mailbox grant "$mb" bench >/dev/null
-"$bin" offline enable "$mb" >/dev/null
-t0=$(now)
-"$bin" offline sync-now "$mb" >/dev/null
-say "offline full build: $(since "$t0") s, $(bytes_of "$data/offline") bytes on disk"
-
-# --- laptop -------------------------------------------------------------------
-lport=$(port)
-# The last line `million counted` writes to stderr: {"up","down","bytes","seconds",…}.
-wire() { python3 -c "import json,sys; v=json.loads(sys.argv[1])[sys.argv[2]]; print(f'{v:.2f}' if isinstance(v, float) else v)" "$(tail -1 "$work/$1.wire")" "$2"; }
-laptop() { SATCHEL_HOME="$home" "$million" counted --listen "127.0.0.1:$lport" --upstream "127.0.0.1:$sport" -- "$@"; }
-laptop "$bin" laptop setup --server "http://127.0.0.1:$lport" --user bench --password-stdin \
-  <<<"bench-password" >/dev/null 2>"$work/setup.json"
-laptop /usr/bin/time -f %M -o "$work/laptop-rss" "$bin" laptop sync --json >"$work/sync1.json" 2>"$work/sync1.wire"
-say "laptop first sync: $(wire sync1 seconds) s, $(wire sync1 bytes) bytes on the wire, RSS max $(( $(cat "$work/laptop-rss") / 1024 )) MiB, local index $(bytes_of "$home/index") bytes, local copy $(bytes_of "$home/replicas") bytes"
-laptop "$bin" laptop sync --json >/dev/null 2>"$work/sync2.wire"
-say "laptop no-change sync: $(wire sync2 bytes) bytes on the wire (up $(wire sync2 up), down $(wire sync2 down))"
-
-# --- 1,000 new messages -------------------------------------------------------
-benches/generate-mailbox.py "$gen-new" --messages 1000 --chunk 1000 --offset "$messages" >/dev/null
-"$bin" import "$mb" "$gen-new/chunk-0000.mbox" >/dev/null
-before=$(bytes_of "$data/offline")
-t0=$(now)
-"$bin" offline sync-now "$mb" >/dev/null
-say "offline update after 1,000 new: $(since "$t0") s, +$(( $(bytes_of "$data/offline") - before )) bytes on disk"
-laptop "$bin" laptop sync --json >/dev/null 2>"$work/sync3.wire"
-say "laptop sync of the 1,000 new: $(wire sync3 seconds) s, $(wire sync3 bytes) bytes on the wire"
-rm -rf "$gen-new"
+[ -n "$offline_after" ] || offline_and_laptop
 
 say "service RSS: max sampled VmRSS $(max_rss_mib) MiB, VmHWM $(hwm_mib) MiB (goal < 1024 MiB throughout)"
 say "load after: $(uptime)"
