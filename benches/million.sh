@@ -84,6 +84,7 @@ field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])$2)" "$1"; }
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 say "machine: $(nproc) cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+say "satchel: commit $(git rev-parse --short HEAD) ($(git log -1 --format=%cs))"
 say "load before: $(uptime)"
 say "set: $messages messages${SATCHEL_BENCH_CHUNKS:+ (generated beforehand: $SATCHEL_BENCH_CHUNKS)}, chunks of $chunk; catalog: ${SATCHEL_BENCH_CATALOG:-SQLite}; repository: ${SATCHEL_BENCH_S3_URL:-local disk}"
 
