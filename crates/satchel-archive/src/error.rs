@@ -44,6 +44,33 @@ pub enum ArchiveError {
     Invalid { what: &'static str, why: String },
     #[error("message {id} is damaged in the store: {why}")]
     Damaged { id: MessageId, why: String },
+    /// An S3 repository did not do what was asked: names the repository and
+    /// its endpoint, so an administrator knows where to look.
+    #[error("S3 repository {repo} at {endpoint}: {what}: {source}")]
+    S3 {
+        repo: String,
+        endpoint: String,
+        what: String,
+        /// Boxed: object_store's errors are large, and every archive
+        /// `Result` would carry their size.
+        #[source]
+        source: Box<S3Failure>,
+    },
+}
+
+/// Why an S3 call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum S3Failure {
+    #[error("{0}")]
+    Store(#[from] object_store::Error),
+    #[error("no answer within {0:?}")]
+    Timeout(std::time::Duration),
+    #[error("the bucket holds {stored} bytes of the {sent} sent")]
+    Short { stored: u64, sent: u64 },
+    #[error("cannot start the S3 client's runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("the S3 client stopped")]
+    Stopped,
 }
 
 pub type Result<T, E = ArchiveError> = std::result::Result<T, E>;

@@ -1,6 +1,38 @@
-//! Where packs live: a repository is a local disk folder or an S3-compatible
-//! bucket. The pack format itself is [`crate::store`]'s.
+//! Where packs live: a repository is a local disk folder ([`disk`]) or an
+//! S3-compatible bucket ([`s3`]), behind one interface, [`PackStore`]. The
+//! pack format itself is [`crate::store`]'s.
 
+pub mod disk;
 pub mod s3;
 
 pub use s3::{S3Location, check_endpoint};
+
+use crate::catalog::RepositoryInfo;
+use crate::error::{ArchiveError, Result};
+use crate::store::Span;
+use std::path::Path;
+use std::sync::Arc;
+
+/// One repository's packs.
+pub trait PackStore: Send + Sync {
+    /// Stores a complete pack under `name`. Returns only once the pack is
+    /// durable (fsynced and renamed; or PUT and confirmed), so the catalog may
+    /// name it; on an error nothing that the catalog will name was kept.
+    fn put_pack(&self, name: &str, bytes: Vec<u8>) -> Result<()>;
+
+    /// The bytes of `span` in pack `name` (a ranged read).
+    fn read_span(&self, name: &str, span: Span) -> Result<Vec<u8>>;
+}
+
+/// Opens a repository recorded in the catalog; `root` is the data folder that
+/// relative disk paths are relative to. Opening contacts nothing.
+pub fn open(info: &RepositoryInfo, root: &Path) -> Result<Arc<dyn PackStore>> {
+    match info.kind.as_str() {
+        "disk" => Ok(Arc::new(disk::DiskRepository::new(root.join(&info.path)))),
+        "s3" => Ok(Arc::new(s3::S3Repository::open(info)?)),
+        other => Err(ArchiveError::Invalid {
+            what: "repository",
+            why: format!("repository {} is of unknown kind {other:?}", info.name),
+        }),
+    }
+}

@@ -235,20 +235,21 @@ impl Service {
     // ---- enable, disable, status ----
 
     /// Refuses (409) a mailbox any of whose repositories (its default, or one
-    /// holding some of its mail) is not on local disk, naming it.
-    fn require_local_disk(cat: &Catalog, address: &str) -> Result<()> {
-        Self::require_local_disk_repos(address, cat.mailbox_repositories(address)?)
+    /// holding some of its mail) is cold storage, naming it. Disk and S3
+    /// repositories are on-line: their mail can be synchronized.
+    fn require_online(cat: &Catalog, address: &str) -> Result<()> {
+        Self::require_online_repos(address, cat.mailbox_repositories(address)?)
     }
 
-    fn require_local_disk_repos(
+    fn require_online_repos(
         address: &str,
         repos: impl IntoIterator<Item = satchel_archive::RepositoryInfo>,
     ) -> Result<()> {
         for repo in repos {
-            if repo.kind != "disk" {
+            if repo.cold {
                 return Err(ServiceError::Conflict(format!(
-                    "mailbox {address} cannot be synchronized offline: its repository {} is {} \
-                     storage ({}), and only mailboxes whose repositories are all on local disk can be",
+                    "mailbox {address} cannot be synchronized offline: its repository {} is \
+                     cold storage ({} {}), and mailboxes with mail in cold storage cannot be",
                     repo.name,
                     repo.kind,
                     repo.path.display()
@@ -267,7 +268,7 @@ impl Service {
         caller.require_admin()?;
         let cat = self.archive.catalog()?;
         cat.mailbox(address)?;
-        Self::require_local_disk(&cat, address)?;
+        Self::require_online(&cat, address)?;
         let row = cat.offline_mailbox(address)?;
         let since = match body.since_days {
             Some(l) => stored("since_days", l)?,
@@ -450,10 +451,10 @@ impl Service {
                     "offline synchronization is disabled for mailbox {mailbox}; enable it first"
                 )));
             }
-            // Archiving never writes to S3, so only the default repository
-            // can have become S3 since enabling (full check then: enable).
+            // Mail only arrives in the default repository, so only it can
+            // have become cold since enabling (full check then: enable).
             if row.enabled {
-                Self::require_local_disk_repos(mailbox, [default_repo])?;
+                Self::require_online_repos(mailbox, [default_repo])?;
             }
             let eff = Self::effective(&cat, &row)?;
             (row, eff)

@@ -355,58 +355,75 @@ fn settings_say_where_they_come_from() {
     assert!(err.to_string().contains("none"), "{err}");
 }
 
+/// Cold repositories keep their mail out of offline synchronization, by
+/// name; S3 is on-line storage and is not refused.
 #[test]
-fn s3_repositories_are_refused_by_name() {
+fn cold_repositories_are_refused_by_name() {
     let e = env();
+    let vault = tempfile::tempdir().expect("tempdir");
+    let add = |name: &str, disk: &str, s3: Option<&str>, cold: bool| {
+        e.service
+            .add_repository(
+                &e.admin,
+                &api::NewRepository {
+                    name: name.into(),
+                    disk: disk.into(),
+                    s3: s3.map(Into::into),
+                    endpoint: None,
+                    cold,
+                },
+            )
+            .expect("a repository is recorded")
+    };
+    assert!(add("vault", &vault.path().display().to_string(), None, true).cold);
+    add("cloud", "", Some("s3://bucket/mail"), false);
+    let mailbox = |address: &str, repo: &str| {
+        e.service
+            .add_mailbox(
+                &e.admin,
+                &api::NewMailbox {
+                    address: address.into(),
+                    repo: Some(repo.into()),
+                    ..Default::default()
+                },
+            )
+            .expect("mailbox")
+    };
+    mailbox("carol@example.com", "cloud");
     e.service
-        .add_repository(
+        .offline_enable(
             &e.admin,
-            &api::NewRepository {
-                name: "cloud".into(),
-                disk: String::new(),
-                s3: Some("s3://bucket/mail".into()),
-                endpoint: None,
-                cold: false,
-            },
+            "carol@example.com",
+            &api::OfflineEnable::default(),
         )
-        .expect("an s3 repository is recorded");
-    e.service
-        .add_mailbox(
-            &e.admin,
-            &api::NewMailbox {
-                address: "bob@example.com".into(),
-                repo: Some("cloud".into()),
-                ..Default::default()
-            },
-        )
-        .expect("mailbox on s3");
+        .expect("an S3 mailbox is synchronized offline");
+    mailbox("bob@example.com", "vault");
     let err = e
         .service
         .offline_enable(&e.admin, "bob@example.com", &api::OfflineEnable::default())
         .expect_err("refused");
-    assert!(err.to_string().contains("repository cloud"), "{err}");
+    assert!(
+        err.to_string().contains("repository vault is cold storage"),
+        "{err}"
+    );
+    // Cold storage is archived into as ever.
     let items = vec![BatchItem {
         origin: "x".into(),
         folder: String::new(),
-        raw: message("s3", 0, 10),
+        raw: message("cold", 0, 10),
     }];
-    let err = e
-        .service
-        .import(&e.admin, "bob@example.com", items)
-        .expect_err("no s3 storage");
-    assert!(
-        err.to_string().contains("S3 storage is not available"),
-        "{err}"
-    );
-    // Moving alice's default to s3 makes her mailbox ineligible too.
     e.service
-        .set_repository(&e.admin, MB, "cloud")
+        .import(&e.admin, "bob@example.com", items)
+        .expect("archived in cold storage");
+    // Moving alice's default to the vault makes her mailbox ineligible too.
+    e.service
+        .set_repository(&e.admin, MB, "vault")
         .expect("set-repo");
     let err = e
         .service
         .offline_enable(&e.admin, MB, &api::OfflineEnable::default())
         .expect_err("refused");
-    assert!(err.to_string().contains("cloud"), "{err}");
+    assert!(err.to_string().contains("vault"), "{err}");
 }
 
 /// Removals reach the offline repository through the archive's membership

@@ -420,7 +420,7 @@ fn console_refusals_repository_change_and_disable() {
     let server = Server::start();
     server.add_user(BOB, BOB_PASSWORD);
     let second = tempfile::tempdir().expect("tempdir");
-    server.admin_ok(&["repo", "add", "cloud", "--s3", "s3://bucket/mail"]);
+    server.admin_ok(&["repo", "add", "cloud", "--s3", "s3://bucket/mail", "--cold"]);
     server.admin_ok(&[
         "repo",
         "add",
@@ -431,7 +431,7 @@ fn console_refusals_repository_change_and_disable() {
     let mut b = Browser::launch();
     sign_in(&mut b, &server, "admin", ADMIN_PASSWORD);
 
-    // A mailbox on an S3 repository cannot be enabled: the reason names it.
+    // A mailbox in cold storage cannot be enabled: the reason names it.
     b.fill("#address", "dave@example.com");
     b.fill("#repo", "cloud");
     b.click("#add");

@@ -1,6 +1,35 @@
-//! S3-compatible repositories: packs as objects in a bucket.
+//! S3-compatible repositories: packs as objects in a bucket, through the
+//! `object_store` crate (Apache Arrow's).
+//!
+//! A pack is one object, `PREFIX/packs/<aa>/<name>.pack`, PUT whole; the PUT's
+//! success is confirmed (a HEAD sees the full size) before the catalog names
+//! it, as a disk pack is fsynced and renamed first. Messages are read back by
+//! ranged GETs.
+//!
+//! The archive is called from plain threads (rayon imports) and from inside
+//! the service's tokio runtime, where `block_on` would panic. So every
+//! repository owns a small runtime of its own (one worker thread): a call is
+//! spawned there, and the caller waits on a channel, never on a runtime.
+//! Every call has a time budget.
 
-use crate::error::{ArchiveError, Result};
+use super::PackStore;
+use crate::catalog::RepositoryInfo;
+use crate::error::{ArchiveError, Result, S3Failure};
+use crate::store::{Span, pack_key};
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as ObjectPath;
+use object_store::{BackoffConfig, ClientOptions, ObjectStoreExt, RetryConfig};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The longest one S3 call (with its retries) may take before it fails.
+const CALL_BUDGET: Duration = Duration::from_secs(120);
+/// One HTTP request's budget; a call retries a failed request twice.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(50);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The region when `AWS_REGION` is unset (what S3-compatible servers expect).
+const DEFAULT_REGION: &str = "us-east-1";
 
 /// An S3 repository's place: `s3://BUCKET[/PREFIX]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +75,164 @@ pub fn check_endpoint(endpoint: &str) -> Result<()> {
             why: format!("{endpoint:?} is not an http:// or https:// URL with a host"),
         }),
     }
+}
+
+/// An S3 repository: its client and the runtime the client runs on.
+pub struct S3Repository {
+    /// The repository's name and endpoint, for every error message.
+    name: String,
+    endpoint: String,
+    prefix: String,
+    store: Arc<AmazonS3>,
+    /// `Some` until dropped: see [`Drop`].
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl S3Repository {
+    /// Builds the client from the catalog's row and the service's
+    /// environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`).
+    /// Contacts nothing yet.
+    pub fn open(info: &RepositoryInfo) -> Result<Self> {
+        let location = S3Location::parse(&info.path.to_string_lossy())?;
+        let region = std::env::var("AWS_REGION")
+            .ok()
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| DEFAULT_REGION.into());
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(&location.bucket)
+            .with_region(region)
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig::default(),
+                max_retries: 2,
+                retry_timeout: CALL_BUDGET / 2,
+            });
+        let mut options = ClientOptions::new()
+            .with_timeout(REQUEST_TIMEOUT)
+            .with_connect_timeout(CONNECT_TIMEOUT);
+        if let Some(endpoint) = &info.endpoint {
+            check_endpoint(endpoint)?;
+            builder = builder.with_endpoint(endpoint);
+            options = options.with_allow_http(endpoint.starts_with("http://"));
+        }
+        let failed = |source| ArchiveError::S3 {
+            repo: info.name.clone(),
+            endpoint: endpoint_name(info),
+            what: "setting up the client".into(),
+            source: Box::new(source),
+        };
+        let store = builder
+            .with_client_options(options)
+            .build()
+            .map_err(|e| failed(S3Failure::Store(e)))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name(format!("s3-{}", info.name))
+            .enable_all()
+            .build()
+            .map_err(|e| failed(S3Failure::Runtime(e)))?;
+        Ok(S3Repository {
+            name: info.name.clone(),
+            endpoint: endpoint_name(info),
+            prefix: location.prefix,
+            store: Arc::new(store),
+            runtime: Some(runtime),
+        })
+    }
+
+    fn key(&self, name: &str) -> ObjectPath {
+        let key = pack_key(name);
+        if self.prefix.is_empty() {
+            ObjectPath::from(key)
+        } else {
+            ObjectPath::from(format!("{}/{key}", self.prefix))
+        }
+    }
+
+    /// Runs `call` on this repository's runtime within [`CALL_BUDGET`] and
+    /// waits for it on a channel (safe inside another runtime, unlike
+    /// `block_on`). `what` says what was being done, for the error.
+    fn run<T, F>(&self, what: String, call: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = object_store::Result<T>> + Send + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let outcome = match &self.runtime {
+            Some(runtime) => {
+                runtime.spawn(async move {
+                    let done = match tokio::time::timeout(CALL_BUDGET, call).await {
+                        Ok(r) => r.map_err(S3Failure::Store),
+                        Err(_) => Err(S3Failure::Timeout(CALL_BUDGET)),
+                    };
+                    // The caller is waiting on the other end.
+                    let _ = tx.send(done);
+                });
+                rx.recv().unwrap_or(Err(S3Failure::Stopped))
+            }
+            None => Err(S3Failure::Stopped),
+        };
+        outcome.map_err(|source| ArchiveError::S3 {
+            repo: self.name.clone(),
+            endpoint: self.endpoint.clone(),
+            what,
+            source: Box::new(source),
+        })
+    }
+}
+
+impl PackStore for S3Repository {
+    fn put_pack(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
+        let key = self.key(name);
+        let size = bytes.len() as u64;
+        let store = Arc::clone(&self.store);
+        let what = format!("storing pack {key}");
+        let stored = self.run(what.clone(), async move {
+            store.put(&key, bytes.into()).await?;
+            // Confirmed only when the bucket shows the whole object.
+            store.head(&key).await
+        })?;
+        if stored.size != size {
+            return Err(ArchiveError::S3 {
+                repo: self.name.clone(),
+                endpoint: self.endpoint.clone(),
+                what,
+                source: Box::new(S3Failure::Short {
+                    stored: stored.size,
+                    sent: size,
+                }),
+            });
+        }
+        Ok(())
+    }
+
+    fn read_span(&self, name: &str, span: Span) -> Result<Vec<u8>> {
+        let key = self.key(name);
+        let store = Arc::clone(&self.store);
+        let what = format!(
+            "reading {} bytes at {} of pack {key}",
+            span.length, span.offset
+        );
+        let range = span.offset..span.offset + span.length;
+        let bytes = self.run(what, async move { store.get_range(&key, range).await })?;
+        Ok(bytes.to_vec())
+    }
+}
+
+impl Drop for S3Repository {
+    /// Dropping a runtime blocks until its threads end, which panics inside
+    /// another runtime (the service's): let them end in the background.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// How errors name a repository's endpoint.
+fn endpoint_name(info: &RepositoryInfo) -> String {
+    info.endpoint
+        .clone()
+        .unwrap_or_else(|| "the AWS endpoint".into())
 }
 
 #[cfg(test)]

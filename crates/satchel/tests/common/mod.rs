@@ -355,4 +355,5 @@ pub mod browser;
 pub mod dovecot;
 pub mod process;
 pub mod proxy;
+pub mod seaweed;
 pub mod smalldisk;
