@@ -63,18 +63,38 @@ impl Seaweed {
         seaweed
     }
 
-    /// Starts SeaweedFS again on the same folder and ports, after [`Seaweed::stop`].
+    /// Starts SeaweedFS again on the same folder and S3 port (the one the
+    /// catalog names), after [`Seaweed::stop`]. The inner ports are chosen
+    /// anew on each try: one freed by the killed server may not be free yet.
     pub fn restart(&mut self) {
         self.stop();
-        let again = Seaweed::start_on(&self.dir, self.ports);
-        self.child = again.child_taken();
-    }
-
-    fn child_taken(mut self) -> Option<Child> {
-        self.child.take()
+        let mut log = String::new();
+        for _ in 0..5 {
+            let ports = Ports {
+                master: free_low_port(),
+                volume: free_low_port(),
+                filer: free_low_port(),
+                s3: self.ports.s3,
+            };
+            match Seaweed::try_start_on(&self.dir, ports) {
+                Ok(mut again) => {
+                    self.child = again.child.take();
+                    self.ports = ports;
+                    self.log = again.log.clone();
+                    return;
+                }
+                Err(e) => log = e,
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        panic!("SeaweedFS did not start again in 5 tries; last log:\n{log}");
     }
 
     fn start_on(dir: &Path, ports: Ports) -> Seaweed {
+        Seaweed::try_start_on(dir, ports).unwrap_or_else(|log| panic!("{log}"))
+    }
+
+    fn try_start_on(dir: &Path, ports: Ports) -> Result<Seaweed, String> {
         std::fs::create_dir_all(dir.join("data")).expect("seaweed folder");
         let config = dir.join("s3.json");
         std::fs::write(&config, identities()).expect("s3 identities");
@@ -104,31 +124,33 @@ impl Seaweed {
             endpoint: format!("http://127.0.0.1:{}", ports.s3),
             log,
         };
-        seaweed.wait_ready();
-        seaweed
+        seaweed.wait_ready()?;
+        Ok(seaweed)
     }
 
     /// Waits until the S3 gateway answers HTTP (any status: it refuses an
     /// unsigned request, which is an answer).
-    fn wait_ready(&mut self) {
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(120);
         while Instant::now() < deadline {
-            if let Some(status) = self
+            let exited = self
                 .child
                 .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!("weed server exited ({status}); log:\n{}", self.log_text());
+                .and_then(|c| c.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                self.child = None;
+                let log = self.log_text();
+                return Err(format!("weed server exited ({status}); log:\n{log}"));
             }
             if http_answers(self.ports.s3) {
-                return;
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        panic!(
-            "SeaweedFS S3 did not answer within 120 s; log:\n{}",
-            self.log_text()
-        );
+        let log = self.log_text();
+        Err(format!(
+            "SeaweedFS S3 did not answer within 120 s; log:\n{log}"
+        ))
     }
 
     fn log_text(&self) -> String {
