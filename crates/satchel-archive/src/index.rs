@@ -243,12 +243,15 @@ impl Found {
     pub fn hits(self, archive: &Archive, allowed: &[String]) -> Result<Vec<SearchHit>> {
         let mut named = Vec::with_capacity(self.ids.len());
         {
+            // Two statements for all hits (one round trip each on PostgreSQL).
             let catalog = archive.catalog()?;
+            let metas = catalog.message_metas(self.ids.iter())?;
+            let boxes = catalog.mailboxes_of_each(self.ids.iter())?;
             for id in &self.ids {
-                let Some(meta) = catalog.message_meta(id)? else {
+                let Some(meta) = metas.get(id).cloned() else {
                     continue;
                 };
-                let mut mailboxes = catalog.mailboxes_of(id)?;
+                let mut mailboxes = boxes.get(id).cloned().unwrap_or_default();
                 mailboxes.retain(|m| allowed.contains(m));
                 named.push((meta, mailboxes));
             }

@@ -7,7 +7,7 @@
 //! process: its per-row prepared statements inside one transaction cost
 //! microseconds each, so it keeps them (same results, same rows).
 
-use super::{Catalog, Db, Dialect, NewMessage, Value, now};
+use super::{Catalog, Db, Dialect, MessageMeta, NewMessage, Value, now};
 use crate::error::Result;
 use crate::index::Pending;
 use crate::message::MessageId;
@@ -85,6 +85,32 @@ impl Catalog {
             }
         }
         Ok(boxes)
+    }
+
+    /// The catalog entries of these ids (a search's hits); an id the
+    /// catalog does not hold is absent.
+    pub fn message_metas<'a>(
+        &self,
+        ids: impl Iterator<Item = &'a MessageId>,
+    ) -> Result<HashMap<MessageId, MessageMeta>> {
+        let mut metas = HashMap::new();
+        if self.db.dialect() == Dialect::Postgres {
+            let rows = self.db.query(
+                "SELECT id, size, date, sender, subject FROM messages WHERE id = ANY($1)",
+                &[Value::ids(ids)],
+            )?;
+            for r in &rows {
+                let meta = super::membership::meta_row(r)?;
+                metas.insert(meta.id, meta);
+            }
+            return Ok(metas);
+        }
+        for id in ids {
+            if let Some(meta) = self.message_meta(id)? {
+                metas.insert(*id, meta);
+            }
+        }
+        Ok(metas)
     }
 
     /// Marks messages indexed after the index commit that holds their documents.

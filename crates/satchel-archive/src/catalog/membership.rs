@@ -167,15 +167,8 @@ impl Catalog {
                 "SELECT id, size, date, sender, subject FROM messages WHERE id = $1",
                 params![id],
             )?
-            .map(|r| {
-                Ok(MessageMeta {
-                    id: r.get(0)?,
-                    size: r.get(1)?,
-                    date: r.get(2)?,
-                    from: r.get(3)?,
-                    subject: r.get(4)?,
-                })
-            })
+            .as_ref()
+            .map(meta_row)
             .transpose()
     }
 
@@ -193,4 +186,15 @@ impl Catalog {
             .transpose()?
             .ok_or_else(|| ArchiveError::NoMailbox(address.into()))
     }
+}
+
+/// A row of `id, size, date, sender, subject` from `messages`.
+pub(super) fn meta_row(r: &Row) -> Result<MessageMeta> {
+    Ok(MessageMeta {
+        id: r.get(0)?,
+        size: r.get(1)?,
+        date: r.get(2)?,
+        from: r.get(3)?,
+        subject: r.get(4)?,
+    })
 }
