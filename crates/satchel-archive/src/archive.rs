@@ -198,8 +198,8 @@ impl Archive {
             what: "archive writer",
             why: "a previous writer panicked".into(),
         })?;
-        let info = self.catalog()?.mailbox(mailbox)?;
-        let repo = self.catalog()?.repository(&info.repo)?;
+        // The mailbox's repository by key: not `mailbox()`, whose counts cost O(mailbox).
+        let repo = self.catalog()?.default_repository(mailbox)?;
 
         let ids: Vec<Option<MessageId>> = items
             .par_iter()

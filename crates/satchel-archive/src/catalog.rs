@@ -630,6 +630,24 @@ impl Catalog {
         Ok(())
     }
 
+    /// Fails with [`ArchiveError::NoMailbox`] unless `address` is a mailbox: a
+    /// primary-key lookup, for the paths (every import batch, every job) that
+    /// only need to know it exists. [`Catalog::mailbox`] counts the mailbox's
+    /// messages and bytes, which costs O(mailbox): at 150,000 messages it was
+    /// 65% of an import's CPU when the import path called it per batch.
+    pub fn require_mailbox(&self, address: &str) -> Result<()> {
+        let found = self.db.exists(
+            "SELECT 1 FROM mailboxes WHERE address = $1",
+            params![address],
+        )?;
+        if found {
+            Ok(())
+        } else {
+            Err(ArchiveError::NoMailbox(address.into()))
+        }
+    }
+
+    /// The mailbox with its counts and grants, as shown to people.
     pub fn mailbox(&self, address: &str) -> Result<MailboxInfo> {
         let mut info = self
             .db
@@ -699,7 +717,7 @@ impl Catalog {
     }
 
     pub fn grant(&self, mailbox: &str, user: &str) -> Result<()> {
-        self.mailbox(mailbox)?;
+        self.require_mailbox(mailbox)?;
         if self.user(user)?.is_none() {
             return Err(ArchiveError::NoUser(user.into()));
         }

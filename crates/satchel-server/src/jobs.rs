@@ -248,7 +248,7 @@ pub fn set_archive_schedule(
     mailbox: &str,
     schedule: Option<(&str, &serde_json::Value)>,
 ) -> Result<()> {
-    cat.mailbox(mailbox)?;
+    cat.require_mailbox(mailbox)?;
     let db = cat.db();
     match schedule {
         Some((cron, policy)) => db.execute(

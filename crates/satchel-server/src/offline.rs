@@ -267,7 +267,7 @@ impl Service {
     ) -> Result<api::OfflineMailboxStatus> {
         caller.require_admin()?;
         let cat = self.archive.catalog()?;
-        cat.mailbox(address)?;
+        cat.require_mailbox(address)?;
         Self::require_online(&cat, address)?;
         let row = cat.offline_mailbox(address)?;
         let since = match body.since_days {
@@ -289,7 +289,7 @@ impl Service {
     ) -> Result<api::OfflineMailboxStatus> {
         caller.require_admin()?;
         let cat = self.archive.catalog()?;
-        cat.mailbox(address)?;
+        cat.require_mailbox(address)?;
         cat.set_offline_enabled(address, false)?;
         self.status_of(&cat, address)
     }
@@ -340,7 +340,7 @@ impl Service {
         let cat = self.archive.catalog()?;
         let mailboxes = match address {
             Some(a) => {
-                cat.mailbox(a)?;
+                cat.require_mailbox(a)?;
                 vec![self.status_of(&cat, a)?]
             }
             None => cat

@@ -423,7 +423,7 @@ impl Service {
     pub fn revoke(&self, caller: &Caller, address: &str, user: &str) -> Result<api::Mailbox> {
         caller.require_admin()?;
         let cat = self.archive.catalog()?;
-        cat.mailbox(address)?;
+        cat.require_mailbox(address)?;
         cat.revoke(address, user)?;
         Ok(mailbox_view(cat.mailbox(address)?))
     }
@@ -432,7 +432,7 @@ impl Service {
     /// the mailbox exists: a refused upload is refused before its body is read.
     pub fn require_import(&self, caller: &Caller, address: &str) -> Result<()> {
         caller.require_admin()?;
-        self.archive.catalog()?.mailbox(address)?;
+        self.archive.catalog()?.require_mailbox(address)?;
         Ok(())
     }
 

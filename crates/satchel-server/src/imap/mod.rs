@@ -149,7 +149,7 @@ impl Service {
         caller.require_admin()?;
         let cat = self.archive().catalog()?;
         if let Some(mb) = mailbox {
-            cat.mailbox(mb)?;
+            cat.require_mailbox(mb)?;
         }
         let runs = jobs::list(cat.db(), Some(JOB_KIND), mailbox, jobs::clamp(limit))?;
         Ok(runs.into_iter().map(jobs::Job::view).collect())
@@ -180,7 +180,7 @@ impl Service {
     ) -> Result<api::ArchiveScheduleView> {
         caller.require_admin()?;
         let cat = self.archive().catalog()?;
-        cat.mailbox(address)?;
+        cat.require_mailbox(address)?;
         Ok(schedule_view(
             address,
             jobs::archive_schedule(cat.db(), address)?,
