@@ -2,20 +2,8 @@
 //! tantivy's compat tests). Fixtures are written once by examples/make_fixture.rs.
 
 use satchel_archive::{Archive, SearchRequest, UserInfo};
+use satchel_testkit::copy_dir;
 use std::path::Path;
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read fixture") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
 
 #[test]
 fn data_folder_v2_opens_reads_and_searches() {

@@ -6,8 +6,9 @@
 
 mod common;
 
-use common::{Server, copy_dir, json, sha256_hex};
+use common::{Server, json, sha256_hex};
 use satchel_archive::catalog::rusqlite::Connection;
+use satchel_testkit::copy_dir;
 
 const KEY: &str = "2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a";
 const MB: &str = "compat@example.com";

@@ -6,7 +6,8 @@
 
 mod common;
 
-use common::{Server, copy_dir, json};
+use common::{Server, json};
+use satchel_testkit::copy_dir;
 use std::path::Path;
 
 const KEY: &str = "2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a";
