@@ -2,7 +2,7 @@
 
 use crate::catalog::{self, Catalog, NewMessage, UserInfo};
 use crate::error::{ArchiveError, IoContext, Result};
-use crate::index::{DocInput, SearchHit, SearchIndex, SearchRequest};
+use crate::index::{DocInput, LogMark, SearchHit, SearchIndex, SearchRequest};
 use crate::message::{MessageId, MessageSummary, not_mail_reason};
 use crate::repository::{self, PackStore};
 use crate::store;
@@ -10,7 +10,6 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// One message offered to the archive, with where it came from for the report.
@@ -49,11 +48,9 @@ pub struct Archive {
     index: SearchIndex,
     /// Serializes batches so "is it known yet" and "store it" cannot interleave.
     writing: Mutex<()>,
+    /// One follower of the membership log at a time (the background task,
+    /// a search's catch-up), each holding it for one page.
     committing: Mutex<()>,
-    /// Set when the index lost uncommitted documents (a failed put or commit):
-    /// the next [`Archive::commit_index`] indexes the catalog's unindexed
-    /// messages again before committing.
-    reindex: AtomicBool,
 }
 
 /// A message being added, after the cheap checks and before the pack.
@@ -66,6 +63,19 @@ struct Prepared {
 }
 
 pub const DEFAULT_REPOSITORY: &str = "default";
+
+/// Log entries the index follower reads per statement (and applies under
+/// one hold of the follower's lock, which a search may wait for).
+const LOG_PAGE: usize = 500;
+
+/// Entries a long catch-up (a new node, a rebuilt index) applies between
+/// commits, so its progress is durable and searchable as it goes.
+const COMMIT_EVERY: usize = 10_000;
+
+/// A search first applies the log itself only when no more than this many
+/// entries wait; a longer backlog is the background follower's, and the
+/// search answers from what is committed.
+const SEARCH_BACKLOG: usize = 100;
 
 impl Archive {
     /// Opens (or creates) the archive in `root`: `catalog.sqlite`, `index/`, and
@@ -95,9 +105,19 @@ impl Archive {
                 cold: false,
             })?;
         }
-        let (index, created) = SearchIndex::open(&root.join("index"))?;
-        if created {
-            catalog.mark_all_unindexed()?;
+        let head = catalog.log_head()?;
+        let (index, opened) = SearchIndex::open(&root.join("index"), head)?;
+        match opened.built_anew {
+            Some(why) => tracing::info!(
+                why,
+                head,
+                "search index built anew from the membership log, from seq 0"
+            ),
+            None => tracing::info!(
+                position = opened.position,
+                head,
+                "search index resumes from its position in the membership log"
+            ),
         }
         let archive = Archive {
             root: root.to_path_buf(),
@@ -106,13 +126,13 @@ impl Archive {
             index,
             writing: Mutex::new(()),
             committing: Mutex::new(()),
-            reindex: AtomicBool::new(false),
         };
         repository::disk::remove_temporaries(&archive.local_repository_dirs()?);
-        // A full disk must not keep the service from starting: what cannot be
-        // indexed now is retried by every later commit.
-        if let Err(e) = archive.reindex_pending() {
-            tracing::error!(error = %e, "indexing unindexed messages at start; will retry");
+        // A full disk (or an S3 outage) must not keep the service from
+        // starting: what cannot be indexed now is retried by every later
+        // commit.
+        if let Err(e) = archive.commit_index() {
+            tracing::error!(error = %e, "following the membership log at start; will retry");
         }
         Ok(archive)
     }
@@ -306,7 +326,7 @@ impl Archive {
         }
         let stored_at = started.elapsed();
         // The batch is durable and in the catalog: an index failure now only
-        // delays its searchability (the next commit indexes it again).
+        // delays its searchability (the log follower indexes it).
         if let Err(e) = self.index_prepared(&prepared) {
             tracing::error!(error = %e, "indexing an archived batch; will retry");
         }
@@ -320,9 +340,9 @@ impl Archive {
         Ok(outcomes)
     }
 
-    /// Puts a batch's documents into the index writer. A failure here loses
-    /// nothing: the messages stay unindexed in the catalog and the next commit
-    /// indexes them again.
+    /// Puts a batch's documents into the index writer, so the importing node
+    /// finds them from its next commit on. A failure here loses nothing: the
+    /// log follower indexes them from the catalog.
     fn index_prepared(&self, prepared: &[Prepared]) -> Result<()> {
         let boxes = self
             .catalog()?
@@ -335,11 +355,7 @@ impl Archive {
                 summary: &p.summary,
             })
             .collect();
-        let put = self.index.put_batch(&docs);
-        if put.is_err() {
-            self.reindex.store(true, Ordering::SeqCst);
-        }
-        put
+        self.index.put_batch(&docs)
     }
 
     fn committing(&self) -> Result<MutexGuard<'_, ()>> {
@@ -349,83 +365,119 @@ impl Archive {
         })
     }
 
-    /// Commits the index if documents are waiting, then marks them indexed in the
-    /// catalog. Imports do not commit the index themselves (a tantivy commit costs
-    /// more than the rest of a batch); the service calls this every second and
-    /// before every search, so a search always sees every imported message.
+    /// Brings the index level with the catalog's membership log and commits
+    /// it: every entry after the index's position is applied, a page at a
+    /// time, committing every [`COMMIT_EVERY`] entries and at the end.
+    /// Returns how many entries it applied. The service calls this every
+    /// second; on a new node it builds the whole index.
     ///
-    /// After a failed commit (a full disk) the catalog still lists the lost
-    /// documents' messages as unindexed; this call first indexes them again, so
-    /// retrying it is all a caller does.
+    /// After a failure (a full disk, an S3 outage) the index is back at its
+    /// last commit, and retrying this call is all a caller does.
     pub fn commit_index(&self) -> Result<usize> {
-        let _one_at_a_time = self.committing()?;
-        if self.reindex.swap(false, Ordering::SeqCst) {
-            return self.reindex_locked();
-        }
-        self.commit_locked()
-    }
-
-    fn commit_locked(&self) -> Result<usize> {
-        match self.index.commit() {
-            Ok(done) => {
-                self.catalog()?.mark_indexed(&done)?;
-                Ok(done.len())
-            }
-            Err(e) => {
-                self.reindex.store(true, Ordering::SeqCst);
-                Err(e)
-            }
-        }
-    }
-
-    /// Indexes every message the catalog has not yet seen indexed (after a crash,
-    /// a failed index commit, or after the index was rebuilt for a new schema).
-    pub fn reindex_pending(&self) -> Result<usize> {
-        let _one_at_a_time = self.committing()?;
-        self.reindex_locked()
-    }
-
-    fn reindex_locked(&self) -> Result<usize> {
-        let outcome = self.reindex_pass();
-        if outcome.is_err() {
-            self.reindex.store(true, Ordering::SeqCst);
-        }
-        outcome
-    }
-
-    fn reindex_pass(&self) -> Result<usize> {
-        // Documents already in the writer are committed first, so the pass
-        // below only adds what the catalog still lists.
-        let mut total = self.commit_locked()?;
-        let mut after = None;
+        let mut applied = 0;
+        let mut since_commit = 0;
         loop {
-            let ids = self.catalog()?.unindexed_after(after.as_ref(), 512)?;
-            let Some(last) = ids.last() else {
-                return Ok(total);
-            };
-            after = Some(*last);
-            let mut prepared = Vec::with_capacity(ids.len());
-            for (slot, id) in ids.into_iter().enumerate() {
-                // A damaged message stays unindexed (and reported) rather than
-                // keeping every other message out of the index.
-                let raw = match self.read(&id) {
-                    Ok(raw) => raw,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot index a stored message");
-                        continue;
-                    }
-                };
-                prepared.push(Prepared {
-                    slot,
-                    summary: MessageSummary::extract(&raw),
-                    size: raw.len() as u64,
-                    id,
-                    frame: None,
-                });
+            let _one_at_a_time = self.committing()?;
+            let n = self.follow_page(LOG_PAGE, true)?;
+            applied += n;
+            since_commit += n;
+            let caught_up = n < LOG_PAGE;
+            if caught_up || since_commit >= COMMIT_EVERY {
+                self.index.commit()?;
+                since_commit = 0;
             }
-            self.index_prepared(&prepared)?;
-            total += self.commit_locked()?;
+            if caught_up {
+                return Ok(applied);
+            }
         }
+    }
+
+    /// Before a search: what this node imported is committed (searchable at
+    /// once), and a short backlog of the log (another node's import) is
+    /// applied first.
+    fn catch_up_for_search(&self) -> Result<()> {
+        let _one_at_a_time = self.committing()?;
+        self.follow_page(SEARCH_BACKLOG, false)?;
+        self.index.commit()?;
+        Ok(())
+    }
+
+    /// Applies the next log entries after the index's position, up to
+    /// `limit`, when no more than `limit` wait or `partly` allows stopping
+    /// there; returns how many it applied.
+    fn follow_page(&self, limit: usize, partly: bool) -> Result<usize> {
+        let mark = self.index.mark()?;
+        let mut entries = self.catalog()?.log_after(mark.position, limit + 1)?;
+        if entries.len() > limit {
+            if !partly {
+                return Ok(0);
+            }
+            entries.truncate(limit);
+        }
+        self.apply_log(mark, &entries)?;
+        Ok(entries.len())
+    }
+
+    /// Applies log entries (seq, message) to the index: each message's
+    /// document is made to list the mailboxes the catalog has for it now
+    /// (whatever the entry said: a later change has a later entry), or is
+    /// deleted once no mailbox holds it. A document this node already put
+    /// with those mailboxes is left alone, unread.
+    fn apply_log(&self, mark: LogMark, entries: &[(i64, MessageId)]) -> Result<()> {
+        let Some(&(last, _)) = entries.last() else {
+            return Ok(());
+        };
+        let mut ids: Vec<MessageId> = entries.iter().map(|e| e.1).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let current = self.catalog()?.mailboxes_of_each(ids.iter())?;
+        let mut gone = Vec::new();
+        let mut stale = Vec::new();
+        for id in ids {
+            match current.get(&id) {
+                None => gone.push(id),
+                Some(boxes) if !self.index.lists(&id, boxes)? => stale.push(id),
+                Some(_) => {}
+            }
+        }
+        let summaries = self.summaries(&stale)?;
+        let docs: Vec<DocInput<'_>> = summaries
+            .iter()
+            .map(|(id, summary)| DocInput {
+                id,
+                mailboxes: current.get(id).map_or(&[], Vec::as_slice),
+                summary,
+            })
+            .collect();
+        self.index.delete(&gone)?;
+        self.index.put_batch(&docs)?;
+        self.index.advance(mark, last)?;
+        Ok(())
+    }
+
+    /// The summaries of stored messages, read and parsed in parallel. A
+    /// damaged message is left out and reported (it must not keep every
+    /// other message out of the index); a repository that does not answer
+    /// fails the whole call, to be retried.
+    fn summaries(&self, ids: &[MessageId]) -> Result<Vec<(MessageId, MessageSummary)>> {
+        let read: Vec<Option<(MessageId, MessageSummary)>> = ids
+            .par_iter()
+            .map(|id| match self.read(id) {
+                Ok(raw) => Ok(Some((*id, MessageSummary::extract(&raw)))),
+                Err(e @ ArchiveError::S3 { .. }) => Err(e),
+                Err(e) => {
+                    tracing::error!(error = %e, %id, "cannot index a stored message");
+                    Ok(None)
+                }
+            })
+            .collect::<Result<_>>()?;
+        Ok(read.into_iter().flatten().collect())
+    }
+
+    /// The membership-log position the index's last commit holds (every
+    /// entry up to it is searchable on this node).
+    pub fn index_position(&self) -> Result<i64> {
+        self.index.committed_position()
     }
 
     /// The original bytes of a stored message, verified against its id: a damaged
@@ -475,7 +527,7 @@ impl Archive {
     pub fn search(&self, user: &UserInfo, req: &SearchRequest) -> Result<Vec<SearchHit>> {
         // A commit that fails (a full disk) must not take search down: what is
         // committed stays searchable, and the rest follows once a commit works.
-        if let Err(e) = self.commit_index() {
+        if let Err(e) = self.catch_up_for_search() {
             tracing::error!(error = %e, "committing the search index before a search");
         }
         let allowed = self.catalog()?.searchable_by(user)?;

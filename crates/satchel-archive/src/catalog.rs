@@ -31,7 +31,7 @@ pub use membership::{MemberEntry, insert_membership};
 /// their own tables in the catalog's file (same version, one copy).
 pub use rusqlite;
 
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 /// Version 2 (with the offline tables, now the service's component
 /// `offline`): "what is new in this mailbox since seq N" without a scan.
@@ -53,6 +53,14 @@ PRAGMA user_version = 4;";
 const SCHEMA_V6: &str = "ALTER TABLE repositories ADD COLUMN endpoint TEXT;
 ALTER TABLE repositories ADD COLUMN cold INTEGER NOT NULL DEFAULT 0;
 PRAGMA user_version = 6;";
+
+/// Version 7: no `indexed` flag. Each node's search index follows the
+/// membership log from the position its own commits hold (see
+/// [`crate::index`]); a flag in the shared catalog could say "indexed" for
+/// one node only.
+const SCHEMA_V7: &str = "DROP INDEX IF EXISTS messages_unindexed;
+ALTER TABLE messages DROP COLUMN indexed;
+PRAGMA user_version = 7;";
 
 /// The columns [`repository_row`] reads, in its order.
 const REPOSITORY_COLUMNS: &str = "name, kind, path, endpoint, cold";
@@ -288,6 +296,7 @@ impl Catalog {
             (4, SCHEMA_V4),
             (5, membership::SCHEMA_V5),
             (6, SCHEMA_V6),
+            (7, SCHEMA_V7),
         ];
         for (step, sql) in steps {
             if version < step {
@@ -836,32 +845,6 @@ impl Catalog {
             })
             .collect()
     }
-
-    /// Unindexed messages in id order after `after` (a cursor, so that a pass
-    /// over them ends even when some stay unindexed).
-    pub fn unindexed_after(
-        &self,
-        after: Option<&MessageId>,
-        limit: usize,
-    ) -> Result<Vec<MessageId>> {
-        // Every id sorts after '' (ids are hex TEXT, ordered as bytes: SQLite's
-        // BINARY collation, "C" in the PostgreSQL schema).
-        let after = after.map_or_else(String::new, MessageId::to_hex);
-        self.db
-            .query(
-                "SELECT id FROM messages WHERE indexed = 0 AND id > $1 ORDER BY id LIMIT $2",
-                params![after, limit as i64],
-            )?
-            .iter()
-            .map(|r| r.get(0))
-            .collect()
-    }
-
-    /// Marks every message unindexed (the index was created anew).
-    pub fn mark_all_unindexed(&self) -> Result<()> {
-        self.db.execute("UPDATE messages SET indexed = 0", &[])?;
-        Ok(())
-    }
 }
 
 /// Writes of one import batch, inside the caller's transaction.
@@ -875,8 +858,8 @@ pub fn insert_pack(tx: &Db, name: &str, repo: &str, size: u64) -> Result<()> {
 
 pub fn insert_message(tx: &Db, pack: &str, m: &NewMessage<'_>) -> Result<()> {
     tx.execute(
-        r#"INSERT INTO messages(id, size, pack, "offset", length, date, sender, subject, indexed)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) ON CONFLICT DO NOTHING"#,
+        r#"INSERT INTO messages(id, size, pack, "offset", length, date, sender, subject)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"#,
         params![
             m.id,
             m.size as i64,

@@ -4,20 +4,29 @@
 //! filter. It stores only the message id: a hit is named from the catalog and
 //! its snippet cut from the stored bytes.
 //!
-//! The index is derived data. The catalog marks a message `indexed` only after the
-//! index commit that holds it, so anything lost in a crash is re-indexed at start.
+//! The index is derived data, and each node of a service keeps its own: it
+//! follows the catalog's membership log (every addition and removal, one
+//! ever-growing seq). Its *position* (every log entry up to it is reflected
+//! in the documents) is the payload of its tantivy commit, so the documents
+//! and the position become durable together; a crash loses at most what
+//! came after the last commit, and the node applies the log again from the
+//! position it finds. A new index (a new node, a new schema, an index of a
+//! version that kept no position) starts from seq 0.
 
 use crate::archive::Archive;
 use crate::error::{ArchiveError, IoContext, Result};
 use crate::message::{MessageId, MessageSummary};
 use satchel_search::{Fields, FromDocId, SearchError, SearchQuery, Snippets, top_ids};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::Mutex;
+use tantivy::schema::Schema;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term};
 
 /// Bumped with the shared schema (satchel-search); an index of another
-/// version is rebuilt from the store.
+/// version is rebuilt from the membership log.
 pub const INDEX_VERSION: u32 = satchel_search::SCHEMA_VERSION;
 
 pub struct SearchIndex {
@@ -27,28 +36,64 @@ pub struct SearchIndex {
     fields: Fields,
 }
 
-/// The tantivy writer and what it holds that no commit has made durable yet,
-/// under one lock: a commit (or a rollback) and the ids it concerns can never
-/// drift apart.
+/// The tantivy writer, the log position its documents reach and what no
+/// commit has made durable yet, under one lock: a commit (or a rollback) and
+/// the position it records can never drift apart.
 struct Writer {
     /// `None` after a failure that even a rollback could not repair; the next
     /// use opens a fresh writer.
     inner: Option<IndexWriter>,
-    /// Each document added since the last commit: the message id and how many
-    /// mailboxes its document lists.
-    pending: Vec<Pending>,
+    /// The log position the last commit holds (its payload).
+    committed: i64,
+    /// The log position the writer's documents reach; the next commit
+    /// records it.
+    position: i64,
+    /// Documents put or deleted since the last commit.
+    changes: usize,
+    /// Bumped by every rollback, so a caller that read the position before
+    /// learns that the documents it put since were lost ([`LogMark`]).
+    generation: u64,
+    /// What the documents this process put list (a hash of their sorted
+    /// mailboxes), for the messages the log follower has not checked yet:
+    /// the importing node indexes its batch at once, and the follower, when
+    /// the log brings the same messages, finds them already right and
+    /// reads nothing. Forgotten once checked, or all at once past
+    /// [`LISTED_CAP`] (then the follower only re-reads them).
+    listed: HashMap<MessageId, u64>,
 }
 
-/// A document in the writer but in no commit yet.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Pending {
-    pub id: MessageId,
-    pub mailboxes: usize,
+/// Messages [`Writer::listed`] remembers at most.
+const LISTED_CAP: usize = 100_000;
+
+/// The position in the membership log the writer's documents reached when
+/// it was read, and the writer's generation then (see
+/// [`SearchIndex::advance`]).
+#[derive(Clone, Copy, Debug)]
+pub struct LogMark {
+    pub position: i64,
+    generation: u64,
+}
+
+/// How [`SearchIndex::open`] found the index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Opened {
+    /// The log position of its last commit (0 for a new index).
+    pub position: i64,
+    /// Why it was made anew, if it was.
+    pub built_anew: Option<&'static str>,
+}
+
+/// The tantivy commit payload: the log position the commit's documents
+/// reflect.
+#[derive(Serialize, Deserialize)]
+struct Payload {
+    membership_log_seq: i64,
 }
 
 /// One message's document, as [`SearchIndex::put_batch`] takes it.
 pub struct DocInput<'a> {
     pub id: &'a MessageId,
+    /// Sorted, as the catalog lists them.
     pub mailboxes: &'a [String],
     pub summary: &'a MessageSummary,
 }
@@ -77,29 +122,46 @@ pub struct SearchHit {
 }
 
 impl SearchIndex {
-    /// Opens the index in `dir`, creating it if absent. Returns whether it was
-    /// created (then the caller re-indexes everything).
-    pub fn open(dir: &Path) -> Result<(Self, bool)> {
+    /// Opens the index in `dir`, creating it if absent. It is made anew (and
+    /// then followed from seq 0) when its schema version differs, when its
+    /// last commit holds no log position (made before the index followed
+    /// the log), or when that position is beyond `log_head`, the highest seq
+    /// the catalog's log has handed out (the index followed another
+    /// catalog).
+    pub fn open(dir: &Path, log_head: i64) -> Result<(Self, Opened)> {
         let (schema, fields) = Fields::schema();
         let version_file = dir.join("satchel-index-version");
         let current = std::fs::read_to_string(&version_file)
             .ok()
             .and_then(|s| s.trim().parse::<u32>().ok());
-        let created = current != Some(INDEX_VERSION);
-        if created {
-            empty_dir(dir)?;
-        }
-        let index = if created {
-            let index = Index::create_in_dir(dir, schema)?;
-            std::fs::write(&version_file, INDEX_VERSION.to_string()).map_err(|source| {
-                ArchiveError::Io {
-                    path: version_file.clone(),
-                    source,
+        let mut opened = Opened {
+            position: 0,
+            built_anew: None,
+        };
+        let found = match current {
+            None => {
+                opened.built_anew = Some("no index");
+                None
+            }
+            Some(v) if v != INDEX_VERSION => {
+                opened.built_anew = Some("another schema version");
+                None
+            }
+            Some(_) => {
+                let index = Index::open_in_dir(dir)?;
+                match committed_position(&index)? {
+                    None => opened.built_anew = Some("no log position in its last commit"),
+                    Some(p) if p > log_head => {
+                        opened.built_anew = Some("its position is beyond the catalog's log")
+                    }
+                    Some(p) => opened.position = p,
                 }
-            })?;
-            index
-        } else {
-            Index::open_in_dir(dir)?
+                opened.built_anew.is_none().then_some(index)
+            }
+        };
+        let index = match found {
+            Some(index) => index,
+            None => create(dir, schema, &version_file)?,
         };
         let writer = index.writer(WRITER_BUDGET)?;
         let reader = index
@@ -112,24 +174,29 @@ impl SearchIndex {
                 reader,
                 writer: Mutex::new(Writer {
                     inner: Some(writer),
-                    pending: Vec::new(),
+                    committed: opened.position,
+                    position: opened.position,
+                    changes: 0,
+                    generation: 0,
+                    listed: HashMap::new(),
                 }),
                 fields,
             },
-            created,
+            opened,
         ))
     }
 
     /// Adds or replaces the documents of a batch of messages. They become
-    /// durable and visible with the next [`SearchIndex::commit`] that succeeds,
-    /// which returns them. On an error nothing uncommitted survives (see
-    /// [`Writer::reset`]): the caller re-indexes from the catalog.
+    /// durable and visible with the next [`SearchIndex::commit`] that
+    /// succeeds. On an error nothing uncommitted survives (see
+    /// [`Writer::reset`]): the log follower puts it again from the last
+    /// commit's position.
     pub fn put_batch(&self, docs: &[DocInput<'_>]) -> Result<()> {
         let mut w = self.writer.lock().map_err(|_| poisoned())?;
         let added = (|| {
             let writer = w.writer(&self.index)?;
             for d in docs {
-                writer.delete_term(Term::from_field_bytes(self.fields.id, d.id.as_bytes()));
+                writer.delete_term(self.id_term(d.id));
                 writer.add_document(satchel_search::document(
                     &self.fields,
                     d.id,
@@ -139,41 +206,111 @@ impl SearchIndex {
             }
             Ok(())
         })();
-        match added {
-            Ok(()) => {
-                w.pending.extend(docs.iter().map(|d| Pending {
-                    id: *d.id,
-                    mailboxes: d.mailboxes.len(),
-                }));
-                Ok(())
-            }
-            Err(e) => {
-                w.reset();
-                Err(e)
-            }
+        if let Err(e) = added {
+            w.reset();
+            return Err(e);
         }
+        w.changes += docs.len();
+        if w.listed.len() + docs.len() > LISTED_CAP {
+            w.listed.clear();
+        }
+        for d in docs {
+            w.listed.insert(*d.id, mailboxes_hash(d.mailboxes));
+        }
+        Ok(())
     }
 
-    /// Makes every document put so far durable and visible to searches, and
-    /// returns them; nothing is returned that this commit did not hold. A
-    /// failed commit (a full disk) discards every uncommitted document, so the
-    /// catalog still lists them as unindexed and the caller indexes them again.
-    pub fn commit(&self) -> Result<Vec<Pending>> {
-        let mut w = self.writer.lock().map_err(|_| poisoned())?;
-        if w.pending.is_empty() {
-            return Ok(Vec::new());
+    /// Deletes the documents of messages no mailbox holds any more.
+    pub fn delete(&self, ids: &[MessageId]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
         }
-        let committed = w
-            .writer(&self.index)
-            .and_then(|writer| Ok(writer.commit()?));
+        let mut w = self.writer.lock().map_err(|_| poisoned())?;
+        let writer = w.writer(&self.index)?;
+        for id in ids {
+            writer.delete_term(self.id_term(id));
+        }
+        w.changes += ids.len();
+        for id in ids {
+            w.listed.remove(id);
+        }
+        Ok(())
+    }
+
+    /// Whether this process put `id`'s document listing exactly
+    /// `mailboxes` (sorted) and has not checked it since; a match is
+    /// forgotten (checked).
+    pub fn lists(&self, id: &MessageId, mailboxes: &[String]) -> Result<bool> {
+        let mut w = self.writer.lock().map_err(|_| poisoned())?;
+        let same = w.listed.get(id) == Some(&mailboxes_hash(mailboxes));
+        if same {
+            w.listed.remove(id);
+        }
+        Ok(same)
+    }
+
+    /// Where the writer's documents stand in the log, now.
+    pub fn mark(&self) -> Result<LogMark> {
+        let w = self.writer.lock().map_err(|_| poisoned())?;
+        Ok(LogMark {
+            position: w.position,
+            generation: w.generation,
+        })
+    }
+
+    /// The log position the last commit made durable.
+    pub fn committed_position(&self) -> Result<i64> {
+        Ok(self.writer.lock().map_err(|_| poisoned())?.committed)
+    }
+
+    /// Records that the log up to `seq` is applied, by documents put since
+    /// `mark` was taken. False (nothing recorded) if a rollback lost them
+    /// in between: the caller reads the log again from the new mark.
+    pub fn advance(&self, mark: LogMark, seq: i64) -> Result<bool> {
+        let mut w = self.writer.lock().map_err(|_| poisoned())?;
+        if w.generation != mark.generation {
+            return Ok(false);
+        }
+        w.position = w.position.max(seq);
+        Ok(true)
+    }
+
+    /// Makes every document put or deleted so far durable and visible to
+    /// searches, together with the log position reached (the commit's
+    /// payload); returns how many changes it held. Nothing to commit costs
+    /// nothing. A failed commit (a full disk) rolls the writer back to the
+    /// last commit, whose position the log is then followed from again.
+    pub fn commit(&self) -> Result<usize> {
+        let mut w = self.writer.lock().map_err(|_| poisoned())?;
+        if w.changes == 0 && w.position == w.committed {
+            return Ok(0);
+        }
+        let payload = serde_json::to_string(&Payload {
+            membership_log_seq: w.position,
+        })
+        .map_err(|e| ArchiveError::Invalid {
+            what: "index commit payload",
+            why: e.to_string(),
+        })?;
+        let committed = w.writer(&self.index).and_then(|writer| {
+            let mut prepared = writer.prepare_commit()?;
+            prepared.set_payload(&payload);
+            prepared.commit()?;
+            Ok(())
+        });
         if let Err(e) = committed {
             w.reset();
             return Err(e);
         }
-        let done = std::mem::take(&mut w.pending);
+        let changes = std::mem::take(&mut w.changes);
+        w.committed = w.position;
         drop(w);
         self.reader.reload()?;
-        Ok(done)
+        Ok(changes)
+    }
+
+    fn id_term(&self, id: &MessageId) -> Term {
+        Term::from_field_bytes(self.fields.id, id.as_bytes())
     }
 
     /// Searches the mailboxes in `allowed` (the caller's searchable ones). A
@@ -280,6 +417,30 @@ impl Found {
     }
 }
 
+/// A new, empty index in `dir` with its version file.
+fn create(dir: &Path, schema: Schema, version_file: &Path) -> Result<Index> {
+    empty_dir(dir)?;
+    let index = Index::create_in_dir(dir, schema)?;
+    std::fs::write(version_file, INDEX_VERSION.to_string()).at(version_file)?;
+    Ok(index)
+}
+
+/// The log position the index's last commit holds; `None` if it holds none
+/// (no commit yet, or one made before the index followed the log).
+fn committed_position(index: &Index) -> Result<Option<i64>> {
+    let payload = index.load_metas()?.payload;
+    Ok(payload
+        .and_then(|p| serde_json::from_str::<Payload>(&p).ok())
+        .map(|p| p.membership_log_seq))
+}
+
+/// What [`Writer::listed`] keeps of a document's mailboxes.
+fn mailboxes_hash(mailboxes: &[String]) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    mailboxes.hash(&mut h);
+    h.finish()
+}
+
 /// Creates `dir` or removes everything in it. The folder itself stays: it may
 /// be a mount point of its own (an index on another disk).
 fn empty_dir(dir: &Path) -> Result<()> {
@@ -307,10 +468,14 @@ impl Writer {
     /// Brings the writer back to the last commit after a failure. Why not keep
     /// it: when an indexing thread fails (a full disk), tantivy drops that
     /// thread, and a later commit succeeds while silently losing every document
-    /// sent to the missing thread; those messages would be marked indexed and
-    /// never found. A rollback starts fresh threads from the last commit.
+    /// sent to the missing thread; the position would then name messages that
+    /// are never found. A rollback starts fresh threads from the last commit,
+    /// whose log position the follower starts from again.
     fn reset(&mut self) {
-        self.pending.clear();
+        self.changes = 0;
+        self.position = self.committed;
+        self.generation += 1;
+        self.listed.clear();
         if let Some(mut writer) = self.inner.take() {
             match writer.rollback() {
                 Ok(_) => self.inner = Some(writer),

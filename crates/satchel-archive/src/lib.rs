@@ -10,8 +10,9 @@
 //!
 //! The store is the source of truth. A batch is written to a pack and fsynced before
 //! the catalog rows that name it commit, so a crash can leave unreferenced pack bytes
-//! but never a catalog row without its message. The index follows the catalog and is
-//! rebuilt from it for any message not yet marked indexed.
+//! but never a catalog row without its message. The index follows the catalog's
+//! membership log from the position its last commit holds (each node of a
+//! service keeps its own index), and is built from the log when new.
 
 pub mod address;
 pub mod archive;

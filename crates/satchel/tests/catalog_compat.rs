@@ -118,7 +118,18 @@ fn a_version_4_data_folder_opens_and_keeps_everything() {
     let user_version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");
-    assert_eq!(user_version, 6);
+    assert_eq!(user_version, 7);
+    let flag: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'indexed'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("columns");
+    assert_eq!(
+        flag, 0,
+        "no indexed flag: each node's index follows the log"
+    );
     let legacy: i64 = conn
         .query_row(
             "SELECT count(*) FROM sqlite_master WHERE name IN ('offline_removed', 'membership_removed')",

@@ -9,7 +9,6 @@
 
 use super::{Catalog, Db, Dialect, MessageMeta, NewMessage, Value, now};
 use crate::error::Result;
-use crate::index::Pending;
 use crate::message::MessageId;
 use crate::params;
 use std::collections::{HashMap, HashSet};
@@ -112,33 +111,6 @@ impl Catalog {
         }
         Ok(metas)
     }
-
-    /// Marks messages indexed after the index commit that holds their documents.
-    /// A message that joined another mailbox since its document was made stays
-    /// unindexed: the document lists one mailbox too few.
-    pub fn mark_indexed(&mut self, done: &[Pending]) -> Result<()> {
-        if self.db.dialect() == Dialect::Postgres {
-            // One statement: atomic without a transaction of its own.
-            let ids = Value::ids(done.iter().map(|p| &p.id));
-            let counts = Value::Ints(done.iter().map(|p| Some(p.mailboxes as i64)).collect());
-            self.db.execute(
-                "UPDATE messages g SET indexed = 1
-                 FROM UNNEST($1::text[], $2::bigint[]) AS d(id, n)
-                 WHERE g.id = d.id AND (SELECT count(*) FROM membership m WHERE m.id = d.id) = d.n",
-                &[ids, counts],
-            )?;
-            return Ok(());
-        }
-        let tx = self.db.transaction()?;
-        for p in done {
-            tx.execute(
-                "UPDATE messages SET indexed = 1 WHERE id = $1
-                   AND (SELECT count(*) FROM membership WHERE id = $1) = $2",
-                params![&p.id, p.mailboxes as i64],
-            )?;
-        }
-        tx.commit()
-    }
 }
 
 /// Records a batch's new messages, all stored in `pack`, inside the caller's
@@ -155,8 +127,8 @@ pub fn insert_messages(tx: &Db, pack: &str, batch: &[NewMessage<'_>]) -> Result<
         Value::Texts(batch.iter().map(|m| Some(f(m).to_owned())).collect())
     };
     tx.execute(
-        r#"INSERT INTO messages(id, size, pack, "offset", length, date, sender, subject, indexed)
-           SELECT u.id, u.size, $1::text, u.o, u.l, u.d, u.s, u.j, 0
+        r#"INSERT INTO messages(id, size, pack, "offset", length, date, sender, subject)
+           SELECT u.id, u.size, $1::text, u.o, u.l, u.d, u.s, u.j
            FROM UNNEST($2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],
                        $7::text[], $8::text[]) AS u(id, size, o, l, d, s, j)
            ON CONFLICT DO NOTHING"#,
@@ -189,10 +161,8 @@ pub fn insert_memberships(tx: &Db, mailbox: &str, batch: &[(MessageId, &str)]) -
     let ids = Value::ids(batch.iter().map(|(id, _)| id));
     let folders = Value::Texts(batch.iter().map(|(_, f)| Some((*f).to_owned())).collect());
     // The seqs come from the log's identity column, in the batch's order;
-    // the membership rows take them over, and the messages' index documents
-    // must now list one more mailbox (indexed = 0). The UPDATE's count is
-    // the number of rows added (each id is one messages row).
-    tx.execute(
+    // the membership rows take them over.
+    tx.query_one(
         "WITH new AS (
            SELECT DISTINCT ON (u.id) u.id, u.folder, u.ord
            FROM UNNEST($2::text[], $3::text[]) WITH ORDINALITY AS u(id, folder, ord)
@@ -207,7 +177,8 @@ pub fn insert_memberships(tx: &Db, mailbox: &str, batch: &[(MessageId, &str)]) -
            SELECT l.seq, $1::text, l.id, n.folder, $4::bigint FROM logged l JOIN new n ON n.id = l.id
            RETURNING id
          )
-         UPDATE messages SET indexed = 0 WHERE id IN (SELECT id FROM added)",
+         SELECT count(*) FROM added",
         &[mailbox.into(), ids, folders, now().into()],
-    )
+    )?
+    .get(0)
 }

@@ -95,8 +95,6 @@ pub fn insert_membership(tx: &Db, mailbox: &str, id: &MessageId, folder: &str) -
         "INSERT INTO membership(seq, mailbox, id, folder, added) VALUES ($1, $2, $3, $4, $5)",
         params![seq, mailbox, id, folder, at],
     )?;
-    // Its index document must now list one more mailbox.
-    tx.execute("UPDATE messages SET indexed = 0 WHERE id = $1", params![id])?;
     Ok(true)
 }
 
@@ -111,12 +109,33 @@ impl Catalog {
             "DELETE FROM membership WHERE mailbox = $1 AND id = $2",
             params![mailbox, id],
         )?;
-        if n > 0 {
-            // Its index document must now list one mailbox fewer.
-            tx.execute("UPDATE messages SET indexed = 0 WHERE id = $1", params![id])?;
-        }
         tx.commit()?;
         Ok(n > 0)
+    }
+
+    /// Up to `limit` log entries after `after_seq`, oldest first: (seq, id)
+    /// of every addition and removal in any mailbox. Each node's search
+    /// index reads the log this way, a page per statement, from the position
+    /// its last commit holds (see [`crate::index`]).
+    pub fn log_after(&self, after_seq: i64, limit: usize) -> Result<Vec<(i64, MessageId)>> {
+        self.db
+            .query(
+                "SELECT seq, id FROM membership_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+                params![after_seq, limit as i64],
+            )?
+            .iter()
+            .map(|r| Ok((r.get(0)?, r.get(1)?)))
+            .collect()
+    }
+
+    /// The highest seq the log has handed out (0 for an empty log).
+    pub fn log_head(&self) -> Result<i64> {
+        self.db
+            .query_one(
+                "SELECT CAST(coalesce(max(seq), 0) AS BIGINT) FROM membership_log",
+                &[],
+            )?
+            .get(0)
     }
 
     /// The highest log seq of the mailbox (0 if nothing ever happened in it).

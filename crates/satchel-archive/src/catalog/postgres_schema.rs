@@ -106,5 +106,12 @@ ALTER TABLE repositories ADD COLUMN endpoint TEXT COLLATE "C";
 ALTER TABLE repositories ADD COLUMN cold BIGINT NOT NULL DEFAULT 0;
 "#;
 
+/// Version 7: no `indexed` flag (each node's index follows the membership
+/// log from its own position); its partial index goes with the column.
+const V7: &str = r#"
+DROP INDEX IF EXISTS messages_unindexed;
+ALTER TABLE messages DROP COLUMN indexed;
+"#;
+
 /// The catalog's PostgreSQL steps: (the version each reaches, its SQL).
-pub(super) const CATALOG: &[(i64, &str)] = &[(5, V5), (6, V6)];
+pub(super) const CATALOG: &[(i64, &str)] = &[(5, V5), (6, V6), (7, V7)];
