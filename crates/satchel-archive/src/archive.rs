@@ -1,6 +1,6 @@
 //! [`Archive`]: the store, catalog and index of one data folder, kept consistent.
 
-use crate::catalog::{self, Catalog, NewMessage, UserInfo};
+use crate::catalog::{self, Catalog, Location, NewMessage, UserInfo};
 use crate::error::{ArchiveError, IoContext, Result};
 use crate::index::{DocInput, LogMark, SearchHit, SearchIndex, SearchRequest};
 use crate::message::{MessageId, MessageSummary, not_mail_reason};
@@ -455,19 +455,41 @@ impl Archive {
         Ok(())
     }
 
-    /// The summaries of stored messages, read and parsed in parallel. A
-    /// damaged message is left out and reported (it must not keep every
-    /// other message out of the index); a repository that does not answer
-    /// fails the whole call, to be retried.
+    /// The summaries of stored messages, read and parsed in parallel; their
+    /// places come from the catalog in one statement for all. A damaged
+    /// message is left out and reported (it must not keep every other
+    /// message out of the index); a repository that does not answer fails
+    /// the whole call, to be retried.
     fn summaries(&self, ids: &[MessageId]) -> Result<Vec<(MessageId, MessageSummary)>> {
+        let (places, stores) = {
+            let catalog = self.catalog()?;
+            let places = catalog.locations(ids.iter())?;
+            let mut stores: HashMap<String, Arc<dyn PackStore>> = HashMap::new();
+            for loc in places.values() {
+                if !stores.contains_key(&loc.repo) {
+                    let info = catalog.repository(&loc.repo)?;
+                    stores.insert(loc.repo.clone(), self.pack_store(&info)?);
+                }
+            }
+            (places, stores)
+        };
         let read: Vec<Option<(MessageId, MessageSummary)>> = ids
             .par_iter()
-            .map(|id| match self.read(id) {
-                Ok(raw) => Ok(Some((*id, MessageSummary::extract(&raw)))),
-                Err(e @ ArchiveError::S3 { .. }) => Err(e),
-                Err(e) => {
-                    tracing::error!(error = %e, %id, "cannot index a stored message");
-                    Ok(None)
+            .map(|id| {
+                let located = places
+                    .get(id)
+                    .and_then(|loc| Some((loc, stores.get(&loc.repo)?)));
+                let Some((loc, store)) = located else {
+                    tracing::error!(%id, "cannot index a message the catalog has no place for");
+                    return Ok(None);
+                };
+                match read_located(id, loc, &**store) {
+                    Ok(raw) => Ok(Some((*id, MessageSummary::extract(&raw)))),
+                    Err(e @ ArchiveError::S3 { .. }) => Err(e),
+                    Err(e) => {
+                        tracing::error!(error = %e, %id, "cannot index a stored message");
+                        Ok(None)
+                    }
                 }
             })
             .collect::<Result<_>>()?;
@@ -491,24 +513,7 @@ impl Archive {
                 why: format!("{id} is not archived"),
             })?;
         let repo = self.catalog()?.repository(&loc.repo)?;
-        let damaged = |e: ArchiveError| ArchiveError::Damaged {
-            id: *id,
-            why: e.to_string(),
-        };
-        // An S3 repository that does not answer is not damage: its error
-        // says so, naming the repository.
-        let frame = match self.pack_store(&repo)?.read_span(&loc.pack, loc.span) {
-            Err(e @ ArchiveError::S3 { .. }) => return Err(e),
-            other => other.map_err(damaged)?,
-        };
-        let raw = store::decompress(&frame, loc.size).map_err(damaged)?;
-        if MessageId::of(&raw) != *id {
-            return Err(ArchiveError::Damaged {
-                id: *id,
-                why: "its bytes no longer hash to its id".into(),
-            });
-        }
-        Ok(raw)
+        read_located(id, &loc, &*self.pack_store(&repo)?)
     }
 
     /// A message of a mailbox: refuses ids that are archived only elsewhere, so a
@@ -533,6 +538,29 @@ impl Archive {
         let allowed = self.catalog()?.searchable_by(user)?;
         self.index.search(self, req, &allowed)?.hits(self, &allowed)
     }
+}
+
+/// The bytes of message `id` at `loc` in `store`, verified against the id: a
+/// damaged blob is an error, never wrong bytes.
+fn read_located(id: &MessageId, loc: &Location, store: &dyn PackStore) -> Result<Vec<u8>> {
+    let damaged = |e: ArchiveError| ArchiveError::Damaged {
+        id: *id,
+        why: e.to_string(),
+    };
+    // An S3 repository that does not answer is not damage: its error
+    // says so, naming the repository.
+    let frame = match store.read_span(&loc.pack, loc.span) {
+        Err(e @ ArchiveError::S3 { .. }) => return Err(e),
+        other => other.map_err(damaged)?,
+    };
+    let raw = store::decompress(&frame, loc.size).map_err(damaged)?;
+    if MessageId::of(&raw) != *id {
+        return Err(ArchiveError::Damaged {
+            id: *id,
+            why: "its bytes no longer hash to its id".into(),
+        });
+    }
+    Ok(raw)
 }
 
 /// The catalog URLs this build opens: PostgreSQL's (the SQLite catalog is

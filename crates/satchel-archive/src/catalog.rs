@@ -788,18 +788,7 @@ impl Catalog {
                JOIN packs p ON p.name = g.pack WHERE g.id = $1"#,
             params![id],
         )?;
-        row.map(|r| {
-            Ok(Location {
-                repo: r.get(0)?,
-                pack: r.get(1)?,
-                span: Span {
-                    offset: r.get(2)?,
-                    length: r.get(3)?,
-                },
-                size: r.get(4)?,
-            })
-        })
-        .transpose()
+        row.map(|r| location_row(&r, 0)).transpose()
     }
 
     pub fn in_mailbox(&self, mailbox: &str, id: &MessageId) -> Result<bool> {
@@ -872,6 +861,20 @@ pub fn insert_message(tx: &Db, pack: &str, m: &NewMessage<'_>) -> Result<()> {
         ],
     )?;
     Ok(())
+}
+
+/// A [`Location`] from the columns `repo, pack, offset, length, size` of
+/// `r`, the first at `at`.
+fn location_row(r: &Row, at: usize) -> Result<Location> {
+    Ok(Location {
+        repo: r.get(at)?,
+        pack: r.get(at + 1)?,
+        span: Span {
+            offset: r.get(at + 2)?,
+            length: r.get(at + 3)?,
+        },
+        size: r.get(at + 4)?,
+    })
 }
 
 fn user_row(r: &Row) -> Result<UserInfo> {

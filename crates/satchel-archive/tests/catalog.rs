@@ -482,6 +482,54 @@ fn an_import_batch_costs_the_same_statements_whatever_its_size(kind: Kind) {
     }
 }
 
+/// A node whose index is gone (a new node, a new schema) builds it from the
+/// membership log: on PostgreSQL a page of the log costs a fixed number of
+/// statements (the log, the messages' mailboxes, their places), not one
+/// per message; on both backends everything is found again and the index's
+/// position is the log's head.
+fn an_index_is_rebuilt_from_the_log_a_page_at_a_time(kind: Kind) {
+    let b = Backend::new(kind);
+    let box_ = "m@example.com";
+    let rebuild = |from: usize, to: usize| {
+        {
+            let archive = b.archive();
+            if from == 0 {
+                let cat = archive.catalog().expect("catalog");
+                cat.add_mailbox(box_, "default", None).expect("mailbox");
+            }
+            let items: Vec<BatchItem> = (from..to).map(|n| mail(n, "paged")).collect();
+            for chunk in items.chunks(400) {
+                archive.add_messages(box_, chunk.to_vec()).expect("import");
+            }
+        }
+        std::fs::remove_dir_all(b.dir.path().join("index")).expect("index removed");
+        let archive = b.archive();
+        let cost = archive.catalog().expect("catalog").db().statements_sent();
+        let req = SearchRequest {
+            query: "paged".into(),
+            mailbox: None,
+            limit: 10_000,
+        };
+        assert_eq!(archive.search(&admin(), &req).expect("search").len(), to);
+        let head = archive
+            .catalog()
+            .expect("catalog")
+            .log_head()
+            .expect("head");
+        assert_eq!(archive.index_position().expect("position"), head);
+        cost
+    };
+    let small = rebuild(0, 20);
+    let large = rebuild(20, 1_220);
+    if matches!(kind, Kind::Postgres) {
+        // 1,200 more messages are 3 more pages of 500.
+        assert!(
+            large - small <= 20,
+            "opening with a rebuild: {small} statements for 20 messages, {large} for 1,220"
+        );
+    }
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -503,6 +551,7 @@ on_both!(
     imap_passwords_are_sealed,
     two_writers_keep_membership_consistent,
     an_import_batch_costs_the_same_statements_whatever_its_size,
+    an_index_is_rebuilt_from_the_log_a_page_at_a_time,
 );
 
 #[test]

@@ -7,7 +7,7 @@
 //! process: its per-row prepared statements inside one transaction cost
 //! microseconds each, so it keeps them (same results, same rows).
 
-use super::{Catalog, Db, Dialect, MessageMeta, NewMessage, Value, now};
+use super::{Catalog, Db, Dialect, Location, MessageMeta, NewMessage, Value, now};
 use crate::error::Result;
 use crate::message::MessageId;
 use crate::params;
@@ -84,6 +84,32 @@ impl Catalog {
             }
         }
         Ok(boxes)
+    }
+
+    /// Where each of these messages' bytes are (an index rebuild reads a
+    /// page of them); an id the catalog does not hold is absent.
+    pub fn locations<'a>(
+        &self,
+        ids: impl Iterator<Item = &'a MessageId>,
+    ) -> Result<HashMap<MessageId, Location>> {
+        let mut places = HashMap::new();
+        if self.db.dialect() == Dialect::Postgres {
+            let rows = self.db.query(
+                r#"SELECT g.id, p.repo, g.pack, g."offset", g.length, g.size FROM messages g
+                   JOIN packs p ON p.name = g.pack WHERE g.id = ANY($1)"#,
+                &[Value::ids(ids)],
+            )?;
+            for r in &rows {
+                places.insert(r.get(0)?, super::location_row(r, 1)?);
+            }
+            return Ok(places);
+        }
+        for id in ids {
+            if let Some(loc) = self.location(id)? {
+                places.insert(*id, loc);
+            }
+        }
+        Ok(places)
     }
 
     /// The catalog entries of these ids (a search's hits); an id the
