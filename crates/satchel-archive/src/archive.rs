@@ -461,6 +461,9 @@ impl Archive {
     /// message out of the index); a repository that does not answer fails
     /// the whole call, to be retried.
     fn summaries(&self, ids: &[MessageId]) -> Result<Vec<(MessageId, MessageSummary)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let (places, stores) = {
             let catalog = self.catalog()?;
             let places = catalog.locations(ids.iter())?;

@@ -554,6 +554,68 @@ on_both!(
     an_index_is_rebuilt_from_the_log_a_page_at_a_time,
 );
 
+/// Two archives (two nodes' data folders, each with its own index) on one
+/// PostgreSQL catalog: each finds what the other imported once its log
+/// follower ran, and the follower of the importing node reads nothing of
+/// its own batch (its documents already list the right mailboxes), so it
+/// costs fewer statements than following another node's batch.
+#[test]
+fn postgres_two_archives_follow_one_log_and_the_importer_reads_nothing_again() {
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let open = |node: &str| {
+        Archive::open_with(&dir.path().join(node), Some(&pg.url())).expect("archive opens")
+    };
+    let (a, b) = (open("a"), open("b"));
+    let box_ = "m@example.com";
+    {
+        let cat = a.catalog().expect("catalog");
+        let shared = RepositoryInfo {
+            name: "shared".into(),
+            kind: "disk".into(),
+            path: dir.path().join("shared"),
+            endpoint: None,
+            cold: false,
+        };
+        std::fs::create_dir_all(&shared.path).expect("shared folder");
+        cat.add_repository(&shared).expect("repo");
+        cat.add_mailbox(box_, "shared", None).expect("mailbox");
+    }
+    let found = |archive: &Archive| {
+        let req = SearchRequest {
+            query: "follow".into(),
+            mailbox: None,
+            limit: 100,
+        };
+        archive.search(&admin(), &req).expect("search").len()
+    };
+    let sent = |archive: &Archive| archive.catalog().expect("catalog").db().statements_sent();
+    let follow = |archive: &Archive| {
+        let before = sent(archive);
+        archive.commit_index().expect("follow the log");
+        sent(archive) - before
+    };
+    let items: Vec<BatchItem> = (0..60).map(|n| mail(n, "follow")).collect();
+    a.add_messages(box_, items).expect("import");
+    let own = follow(&a);
+    let other = follow(&b);
+    assert_eq!((found(&a), found(&b)), (60, 60));
+    assert!(
+        own < other,
+        "following its own batch ({own} statements) reads less than another's ({other})"
+    );
+    let removed: MessageId = MessageId::of(&mail(0, "follow").raw);
+    assert!(
+        b.catalog()
+            .expect("catalog")
+            .remove_membership(box_, &removed)
+            .expect("remove")
+    );
+    follow(&a);
+    follow(&b);
+    assert_eq!((found(&a), found(&b)), (59, 59), "a removal leaves both");
+}
+
 #[test]
 fn postgres_a_bad_url_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
