@@ -263,6 +263,10 @@ pub struct OfflineEnable {
 pub struct OfflineDefaults {
     pub since_days: Option<u64>,
     pub max_bytes: Option<u64>,
+    /// The S3 repository holding every mailbox's offline repository, so that
+    /// every node serves them; `None`: each node's data folder (one node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
 }
 
 /// `PUT /api/v1/offline/defaults`: absent fields are unchanged; `"none"`
@@ -273,6 +277,9 @@ pub struct SetOfflineDefaults {
     pub since_days: Option<Limit>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_bytes: Option<Limit>,
+    /// A repository's name, or `"none"` for the data folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
 }
 
 /// The update schedule.

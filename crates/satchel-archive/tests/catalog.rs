@@ -660,3 +660,29 @@ fn postgres_a_lost_connection_is_an_error_then_reconnects() {
         .expect("reconnected");
     assert_eq!(users.len(), 1);
 }
+
+/// A session lock (one node's right to a long piece of work) is held by one
+/// connection at a time, is seen as held by its holder, and is free again
+/// once released or once its connection is gone.
+#[test]
+fn postgres_a_session_lock_has_one_holder() {
+    let mut pg = Postgres::start();
+    let (a, b) = (
+        Catalog::connect(&pg.url()).expect("a"),
+        Catalog::connect(&pg.url()).expect("b"),
+    );
+    let key = 0x1234_5678_9abc_def0_i64;
+    assert!(a.db().try_session_lock(key).expect("a locks"));
+    assert!(!b.db().try_session_lock(key).expect("b tries"));
+    assert!(a.db().session_lock_held(key).expect("held"));
+    assert!(!b.db().session_lock_held(key).expect("not b's"));
+    assert!(b.db().try_session_lock(-key).expect("another key"));
+    a.db().session_unlock(key).expect("a unlocks");
+    assert!(!a.db().session_lock_held(key).expect("released"));
+    assert!(b.db().try_session_lock(key).expect("b locks"));
+    // The holder's connection replaced: the lock is gone, and it says so.
+    pg.stop();
+    pg.restart();
+    assert!(!b.db().session_lock_held(key).expect("reconnected"));
+    assert!(a.db().try_session_lock(key).expect("a locks again"));
+}

@@ -4,9 +4,12 @@
 //! later the web console) calls these `Service` methods.
 //!
 //! Each mailbox's offline repository lives in
-//! `<data>/offline/<mailbox_dir_name of the address>/` (docs/offline-service.md).
+//! `<data>/offline/<mailbox_dir_name of the address>/` (docs/offline-service.md);
+//! with a shared store (`offline defaults --store REPO`) that folder is this
+//! node's working copy and cache of the store's repository ([`store`]).
 
 pub mod state;
+pub mod store;
 pub mod update;
 
 use crate::error::ServiceError;
@@ -21,7 +24,9 @@ use serde::{Deserialize, Serialize};
 use state::{OfflineRow, OfflineTables};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
+use store::{KeyedLocks, SharedStore};
 use update::{Plan, offline_error};
 
 type Result<T, E = ServiceError> = std::result::Result<T, E>;
@@ -29,6 +34,11 @@ type Result<T, E = ServiceError> = std::result::Result<T, E>;
 const KEY_SINCE: &str = "offline.since_days";
 const KEY_MAX: &str = "offline.max_bytes";
 const KEY_SCHEDULE: &str = "offline.schedule";
+/// The S3 repository holding the offline repositories (absent or empty: the
+/// data folder).
+const KEY_STORE: &str = "offline.store";
+/// What `--store` takes to go back to the data folder.
+const NO_STORE: &str = "none";
 /// Stored per-mailbox value meaning "no limit" (NULL means "the default").
 const UNLIMITED: i64 = -1;
 /// The update schedule until an administrator changes it: daily at 06:00
@@ -38,12 +48,67 @@ pub const DEFAULT_SCHEDULE: &str = "0 6 * * *";
 /// The service's offline machinery: where repositories live.
 pub struct OfflineRuntime {
     root: PathBuf,
+    /// The shared store's client, opened on first use (repositories never
+    /// change place, so it stays valid while the setting names it).
+    store: Mutex<Option<Arc<SharedStore>>>,
+    /// Mailboxes being updated on this node.
+    writing: KeyedLocks,
+    /// Segments being fetched from the store on this node.
+    fetching: KeyedLocks,
 }
 
 impl OfflineRuntime {
     pub fn new(data: &Path) -> Self {
         OfflineRuntime {
             root: data.join("offline"),
+            store: Mutex::new(None),
+            writing: KeyedLocks::default(),
+            fetching: KeyedLocks::default(),
+        }
+    }
+}
+
+/// The catalog's advisory lock key of a mailbox's offline writer: the first
+/// 8 bytes of a SHA-256, the same on every node and every build.
+fn writer_lock_key(address: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("satchel offline writer\0{address}").as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
+/// One node's right to update one mailbox's offline repository: this
+/// node's own lock and the catalog's (so no other node updates it either).
+/// Released when dropped.
+struct Writer<'a> {
+    service: &'a Service,
+    key: i64,
+    _here: store::Held<'a>,
+}
+
+impl Writer<'_> {
+    /// Whether the catalog lock is still held (before publishing).
+    fn still_held(&self) -> Result<bool> {
+        Ok(self
+            .service
+            .archive
+            .catalog()?
+            .db()
+            .session_lock_held(self.key)?)
+    }
+}
+
+impl Drop for Writer<'_> {
+    fn drop(&mut self) {
+        let released = self
+            .service
+            .archive
+            .catalog()
+            .map_err(ServiceError::from)
+            .and_then(|c| Ok(c.db().session_unlock(self.key)?));
+        if let Err(e) = released {
+            tracing::warn!(error = %e, "cannot release an offline writer lock");
         }
     }
 }
@@ -108,6 +173,11 @@ fn read_default(cat: &Catalog, key: &str) -> Result<Option<u64>> {
     Ok(cat.setting(key)?.and_then(|v| v.parse().ok()))
 }
 
+/// The shared store's repository name, if one is set.
+fn store_name(cat: &Catalog) -> Result<Option<String>> {
+    Ok(cat.setting(KEY_STORE)?.filter(|v| !v.is_empty()))
+}
+
 impl Service {
     /// Removes what interrupted updates left in the offline repositories
     /// (`.tmp-` files, segments no manifest names) at start, so a full disk
@@ -117,6 +187,9 @@ impl Service {
         let rows = self.archive.catalog()?.offline_mailboxes()?;
         for row in rows {
             let dir = self.offline_dir(&row.mailbox);
+            if let Some(cleared) = store::clear_incoming(&dir) {
+                tracing::info!(folder = %cleared.display(), "removed unfinished offline fetches");
+            }
             if !Manifest::path(&dir).exists() {
                 continue;
             }
@@ -160,7 +233,42 @@ impl Service {
         Ok(api::OfflineDefaults {
             since_days: read_default(cat, KEY_SINCE)?,
             max_bytes: read_default(cat, KEY_MAX)?,
+            store: store_name(cat)?,
         })
+    }
+
+    /// The shared store, when the catalog names one.
+    fn offline_store(&self) -> Result<Option<Arc<SharedStore>>> {
+        self.offline_store_in(&*self.archive.catalog()?)
+    }
+
+    /// [`Service::offline_store`] with the catalog already locked.
+    fn offline_store_in(&self, cat: &Catalog) -> Result<Option<Arc<SharedStore>>> {
+        let Some(name) = store_name(cat)? else {
+            return Ok(None);
+        };
+        let mut open = self
+            .offline
+            .store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(s) = open.as_ref().filter(|s| s.name() == name) {
+            return Ok(Some(Arc::clone(s)));
+        }
+        let info = cat.repository(&name)?;
+        let opened = Arc::new(SharedStore::open(&info)?);
+        *open = Some(Arc::clone(&opened));
+        Ok(Some(opened))
+    }
+
+    /// Checks and records `--store`: an on-line S3 repository, or "none".
+    fn set_store(cat: &Catalog, name: &str) -> Result<()> {
+        let name = name.trim();
+        if name != NO_STORE {
+            store::check_usable(&cat.repository(name)?)?;
+        }
+        cat.set_setting(KEY_STORE, if name == NO_STORE { "" } else { name })
+            .map_err(Into::into)
     }
 
     pub fn offline_defaults(&self, caller: &Caller) -> Result<api::OfflineDefaults> {
@@ -192,6 +300,9 @@ impl Service {
                 },
             };
             cat.set_setting(key, &value)?;
+        }
+        if let Some(name) = &new.store {
+            Self::set_store(&cat, name)?;
         }
         Self::defaults_of(&cat)
     }
@@ -308,7 +419,7 @@ impl Service {
             ..OfflineRow::default()
         });
         let defaults = Self::defaults_of(cat)?;
-        let manifest = Manifest::load(&self.offline_dir(address)).ok();
+        let manifest = self.current_manifest(cat, address);
         let next_run = row
             .enabled
             .then(|| Self::schedule_view(cat).ok()?.next_run)
@@ -420,8 +531,9 @@ impl Service {
         } else {
             jobs::OFFLINE_UPDATE
         };
+        let writer = self.offline_writer(mailbox)?;
         let job = jobs::start(self.archive.catalog()?.db(), kind, Some(mailbox))?;
-        let result = self.run_update(mailbox, flush).map(|mut r| {
+        let result = self.run_update(&writer, mailbox, flush).map(|mut r| {
             r.job = job;
             r
         });
@@ -436,7 +548,37 @@ impl Service {
         result
     }
 
-    fn run_update(&self, mailbox: &str, flush: bool) -> Result<api::OfflineUpdateResult> {
+    /// Takes the right to update `mailbox`'s repository, on this node and in
+    /// the catalog (every node), or says who holds it (409).
+    fn offline_writer(&self, mailbox: &str) -> Result<Writer<'_>> {
+        let busy = |where_: &str| {
+            ServiceError::Conflict(format!(
+                "an update of the offline repository of {mailbox} is already running{where_}; \
+                 try again when it ends"
+            ))
+        };
+        let here = self
+            .offline
+            .writing
+            .try_hold(mailbox)
+            .ok_or_else(|| busy(""))?;
+        let key = writer_lock_key(mailbox);
+        if !self.archive.catalog()?.db().try_session_lock(key)? {
+            return Err(busy(" on another node"));
+        }
+        Ok(Writer {
+            service: self,
+            key,
+            _here: here,
+        })
+    }
+
+    fn run_update(
+        &self,
+        writer: &Writer<'_>,
+        mailbox: &str,
+        flush: bool,
+    ) -> Result<api::OfflineUpdateResult> {
         let started = Instant::now();
         let (row, eff) = {
             let cat = self.archive.catalog()?;
@@ -460,14 +602,25 @@ impl Service {
             (row, eff)
         };
         let dir = self.offline_dir(mailbox);
+        let shared = self.offline_store()?;
+        let leveled = match &shared {
+            Some(s) => Some(s.level(mailbox, &dir)?),
+            None => None,
+        };
+        let restart = leveled.as_ref().is_some_and(|l| l.restart);
         let mut repo = Repository::create_or_open(&dir, mailbox).map_err(offline_error)?;
         repo.garbage_collect().map_err(offline_error)?;
-        if flush {
+        if flush || restart {
             repo.flush().map_err(offline_error)?;
         }
         let applied = serde_json::to_string(&eff).unwrap_or_default();
+        let reselect = !consistent(&repo, &row, &applied, flush || restart);
+        if let Some(s) = shared.as_ref().filter(|_| row.enabled && reselect) {
+            // A full reselection reads every segment.
+            s.fetch_missing(mailbox, &dir, repo.manifest())?;
+        }
         let plan = if row.enabled {
-            self.plan(&repo, &row, &eff, &applied, flush)?
+            self.plan(&repo, &row, &eff, reselect)?
         } else {
             Plan {
                 full: true,
@@ -479,8 +632,19 @@ impl Service {
         let segment = (written.generation != before)
             .then(|| written.segments.last().map(|s| s.name.clone()))
             .flatten();
-        let compacted = update::maybe_compact(&mut repo, &eff)?;
+        let compacted = match update::compaction_threshold(repo.manifest(), &eff) {
+            Some(threshold) => {
+                if let Some(s) = &shared {
+                    s.fetch_missing(mailbox, &dir, repo.manifest())?;
+                }
+                update::compact(&mut repo, threshold)?
+            }
+            None => false,
+        };
         let manifest = repo.manifest().clone();
+        if let (Some(s), Some(l)) = (&shared, &leveled) {
+            s.publish(mailbox, &dir, l.published.as_ref(), || writer.still_held())?;
+        }
         let duration_ms = started.elapsed().as_millis() as i64;
         let applied = row.enabled.then_some(applied.as_str());
         update::record(
@@ -516,24 +680,18 @@ impl Service {
         })
     }
 
-    /// Incremental when the repository is exactly as the catalog recorded it
-    /// and the settings are unchanged; a full reselection otherwise.
+    /// Incremental unless `reselect` (see [`consistent`]): a full
+    /// reselection then.
     fn plan(
         &self,
         repo: &Repository,
         row: &OfflineRow,
         eff: &Effective,
-        applied: &str,
-        flushed: bool,
+        reselect: bool,
     ) -> Result<Plan> {
-        let m = repo.manifest();
         let s = &row.state;
-        let consistent = !flushed
-            && s.epoch.as_deref() == Some(m.epoch.as_str())
-            && s.generation == m.generation
-            && s.applied.as_deref() == Some(applied);
         let now = chrono::Utc::now().timestamp();
-        if consistent {
+        if !reselect {
             let cat = self.archive.catalog()?;
             return update::plan_incremental(&cat, &row.mailbox, eff, now, s);
         }
@@ -551,6 +709,7 @@ impl Service {
 
     /// Every offline repository the caller may read (may search its mailbox).
     pub fn offline_repositories(&self, caller: &Caller) -> Result<OfflineRepositoryList> {
+        let shared = self.offline_store()?;
         let cat = self.archive.catalog()?;
         let allowed: HashSet<String> = cat.searchable_by(&caller.user)?.into_iter().collect();
         let mut repositories = Vec::new();
@@ -558,7 +717,11 @@ impl Service {
             if !allowed.contains(&row.mailbox) {
                 continue;
             }
-            if let Ok(m) = Manifest::load(&self.offline_dir(&row.mailbox)) {
+            let current = match &shared {
+                Some(s) => s.manifest(&row.mailbox)?.map(|(_, m)| m),
+                None => Manifest::load(&self.offline_dir(&row.mailbox)).ok(),
+            };
+            if let Some(m) = current {
                 let url = format!(
                     "/api/v1/offline/repositories/{}/manifest",
                     satchel_api::client::segment(&row.mailbox)
@@ -569,9 +732,14 @@ impl Service {
         Ok(OfflineRepositoryList { repositories })
     }
 
-    /// The manifest's bytes as stored, and its ETag.
+    /// The manifest's bytes as stored (in the shared store when there is
+    /// one), and its ETag.
     pub fn offline_manifest(&self, caller: &Caller, address: &str) -> Result<(Vec<u8>, String)> {
         self.require_search(caller, address)?;
+        if let Some(s) = self.offline_store()? {
+            let (bytes, m) = s.manifest(address)?.ok_or_else(|| no_repository(address))?;
+            return Ok((bytes, m.etag()));
+        }
         let path = Manifest::path(&self.offline_dir(address));
         let bytes = std::fs::read(&path).map_err(|_| no_repository(address))?;
         let m = Manifest::from_json(&bytes, &path).map_err(offline_error)?;
@@ -593,14 +761,108 @@ impl Service {
         }
         self.require_search(caller, address)?;
         let dir = self.offline_dir(address);
-        let m = Manifest::load(&dir).map_err(|_| no_repository(address))?;
+        let shared = self.offline_store()?;
+        let m = match &shared {
+            Some(s) => s.manifest(address)?.map(|(_, m)| m),
+            None => Manifest::load(&dir).ok(),
+        }
+        .ok_or_else(|| no_repository(address))?;
         let seg = m.segments.iter().find(|s| s.name == name).ok_or_else(|| {
             ServiceError::NotFound(format!(
                 "segment {name} is not part of the current offline repository of {address}"
             ))
         })?;
+        if let Some(s) = &shared {
+            self.cache_segment(s, address, &dir, &m, seg)?;
+        }
         Ok((satchel_offline::segment_path(&dir, name), seg.size))
     }
+
+    /// The manifest an administrator's status shows: the store's when there
+    /// is one (a store failure shows as none, and is logged), else the data
+    /// folder's.
+    fn current_manifest(&self, cat: &Catalog, address: &str) -> Option<Manifest> {
+        match self.offline_store_in(cat) {
+            Ok(Some(s)) => s
+                .manifest(address)
+                .inspect_err(|e| tracing::warn!(mailbox = address, error = %e, "offline store"))
+                .ok()
+                .flatten()
+                .map(|(_, m)| m),
+            _ => Manifest::load(&self.offline_dir(address)).ok(),
+        }
+    }
+
+    /// Makes sure segment `seg` of the store's manifest `m` is in this
+    /// node's copy `dir` (one fetch per segment at a time on this node), then
+    /// keeps the copy to `m`'s segments: the cache of a mailbox never holds
+    /// more than its current repository.
+    fn cache_segment(
+        &self,
+        shared: &SharedStore,
+        address: &str,
+        dir: &Path,
+        m: &Manifest,
+        seg: &satchel_offline::SegmentRef,
+    ) -> Result<()> {
+        let path = satchel_offline::segment_path(dir, &seg.name);
+        if path.is_file() {
+            return Ok(());
+        }
+        {
+            let _fetching = self
+                .offline
+                .fetching
+                .hold(&format!("{address}/{}", seg.name));
+            if !path.is_file() {
+                shared.fetch_segment(address, dir, seg)?;
+            }
+        }
+        self.prune_cache(address, dir, m);
+        Ok(())
+    }
+
+    /// After a fetch: adopt the store's manifest `m` in this node's copy and
+    /// remove the segments it does not name (dropped by a compaction or
+    /// flush on another node). Skipped while this node updates the mailbox
+    /// (the update levels and collects itself); failures only cost space.
+    fn prune_cache(&self, address: &str, dir: &Path, m: &Manifest) {
+        let Some(_writing) = self.offline.writing.try_hold(address) else {
+            return;
+        };
+        if Manifest::load(dir).ok().as_ref() == Some(m) {
+            return;
+        }
+        let pruned = store::adopt(dir, m).and_then(|()| {
+            Repository::create_or_open(dir, address)
+                .and_then(|r| r.garbage_collect())
+                .map_err(offline_error)
+        });
+        match pruned {
+            Ok(removed) if !removed.is_empty() => {
+                tracing::info!(
+                    mailbox = address,
+                    ?removed,
+                    "dropped stale offline segments from the cache"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(mailbox = address, error = %e, "cannot prune the offline cache")
+            }
+        }
+    }
+}
+
+/// Whether the repository is exactly as the catalog recorded it and the
+/// settings are unchanged: then an update is incremental.
+fn consistent(repo: &Repository, row: &OfflineRow, applied: &str, flushed: bool) -> bool {
+    let m = repo.manifest();
+    let s = &row.state;
+    !flushed
+        && s.epoch.as_deref() == Some(m.epoch.as_str())
+        && s.generation == m.generation
+        && s.applied.as_deref() == Some(applied)
 }
 
 fn no_repository(address: &str) -> ServiceError {

@@ -324,6 +324,7 @@ fn settings_say_where_they_come_from() {
             &api::SetOfflineDefaults {
                 since_days: Some(Limit::Value(90)),
                 max_bytes: None,
+                store: None,
             },
         )
         .expect("defaults");

@@ -333,6 +333,44 @@ impl Db {
         }
         Ok(())
     }
+
+    /// Takes the session-level lock `key` if no other connection holds it
+    /// (PostgreSQL `pg_try_advisory_lock`): for work longer than a
+    /// transaction that one node of several may do at a time. It lasts until
+    /// [`Db::session_unlock`] or the connection's end; a connection lost and
+    /// replaced loses it, which [`Db::session_lock_held`] tells. SQLite's
+    /// catalog lives in one node's data folder, so there the node's own
+    /// locks suffice: always granted.
+    pub fn try_session_lock(&self, key: i64) -> Result<bool> {
+        if self.dialect() == Dialect::Sqlite {
+            return Ok(true);
+        }
+        self.query_one("SELECT pg_try_advisory_lock($1)", params![key])?
+            .get::<Option<bool>>(0)
+            .map(|held| held.unwrap_or(false))
+    }
+
+    /// Whether this connection still holds session lock `key` (checked
+    /// before an irrevocable step, in case the connection was replaced).
+    pub fn session_lock_held(&self, key: i64) -> Result<bool> {
+        if self.dialect() == Dialect::Sqlite {
+            return Ok(true);
+        }
+        self.exists(
+            "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+               AND pid = pg_backend_pid() AND objsubid = 1
+               AND ((classid::bigint << 32) | objid::bigint) = $1",
+            params![key],
+        )
+    }
+
+    /// Releases session lock `key`.
+    pub fn session_unlock(&self, key: i64) -> Result<()> {
+        if self.dialect() == Dialect::Postgres {
+            self.query("SELECT pg_advisory_unlock($1)", params![key])?;
+        }
+        Ok(())
+    }
 }
 
 /// The advisory lock key of the membership log ("satchel" + 1).

@@ -14,12 +14,13 @@
 
 use super::PackStore;
 use crate::catalog::RepositoryInfo;
-use crate::error::{ArchiveError, Result, S3Failure};
+use crate::error::{ArchiveError, IoContext, Result, S3Failure};
 use crate::store::{Span, pack_key};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
-use object_store::{BackoffConfig, ClientOptions, ObjectStoreExt, RetryConfig};
+use object_store::{BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -171,12 +172,172 @@ impl S3Repository {
             }
             None => Err(S3Failure::Stopped),
         };
-        outcome.map_err(|source| ArchiveError::S3 {
+        outcome.map_err(|source| self.failure(what, source))
+    }
+}
+
+/// Objects beside the packs, for the service's other shared data (offline
+/// repositories: `PREFIX/offline/...`). Keys are relative to the
+/// repository's prefix; every call has the same budget and error naming as
+/// a pack's.
+impl S3Repository {
+    /// Uploads the file at `path` as object `key` and confirms (HEAD) that the
+    /// bucket holds all of it before returning. Files above [`WHOLE_PUT`] go up
+    /// in parts, so a large file is never held in memory.
+    pub fn put_object_file(&self, key: &str, path: &Path) -> Result<()> {
+        let location = self.object_key(key);
+        let size = std::fs::metadata(path).at(path)?.len();
+        let store = Arc::clone(&self.store);
+        let what = format!("storing {location}");
+        let file = path.to_path_buf();
+        let stored = self.run(what.clone(), async move {
+            if size <= WHOLE_PUT as u64 {
+                let bytes = std::fs::read(&file).map_err(|e| local_file(&file, e))?;
+                store.put(&location, bytes.into()).await?;
+            } else {
+                put_in_parts(&store, &location, &file).await?;
+            }
+            store.head(&location).await
+        })?;
+        if stored.size != size {
+            return Err(self.failure(
+                what,
+                S3Failure::Short {
+                    stored: stored.size,
+                    sent: size,
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    /// The whole object `key`, or `None` if there is none.
+    pub fn get_object(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let location = self.object_key(key);
+        let store = Arc::clone(&self.store);
+        let what = format!("reading {location}");
+        let got = self.run(what, async move {
+            match store.get(&location).await {
+                Ok(r) => r.bytes().await.map(Some),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })?;
+        Ok(got.map(|b| b.to_vec()))
+    }
+
+    /// The size of object `key`, or `None` if there is none.
+    pub fn object_size(&self, key: &str) -> Result<Option<u64>> {
+        let location = self.object_key(key);
+        let store = Arc::clone(&self.store);
+        let what = format!("looking up {location}");
+        self.run(what, async move {
+            match store.head(&location).await {
+                Ok(meta) => Ok(Some(meta.size)),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    /// Bytes `range` of object `key` (a ranged GET).
+    pub fn read_object_range(&self, key: &str, range: std::ops::Range<u64>) -> Result<Vec<u8>> {
+        let location = self.object_key(key);
+        let store = Arc::clone(&self.store);
+        let what = format!("reading bytes {}..{} of {location}", range.start, range.end);
+        let bytes = self.run(what, async move { store.get_range(&location, range).await })?;
+        Ok(bytes.to_vec())
+    }
+
+    /// The names (last key part) of the objects directly under `dir`.
+    pub fn list_objects(&self, dir: &str) -> Result<Vec<String>> {
+        let location = self.object_key(dir);
+        let store = Arc::clone(&self.store);
+        let what = format!("listing {location}");
+        let listed = self.run(what, async move {
+            store.list_with_delimiter(Some(&location)).await
+        })?;
+        Ok(listed
+            .objects
+            .into_iter()
+            .filter_map(|o| o.location.filename().map(str::to_string))
+            .collect())
+    }
+
+    /// Deletes object `key` (nothing happens if there is none).
+    pub fn delete_object(&self, key: &str) -> Result<()> {
+        let location = self.object_key(key);
+        let store = Arc::clone(&self.store);
+        let what = format!("deleting {location}");
+        self.run(what, async move {
+            match store.delete(&location).await {
+                Err(object_store::Error::NotFound { .. }) => Ok(()),
+                other => other,
+            }
+        })
+    }
+
+    /// The repository's name, for messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn object_key(&self, key: &str) -> ObjectPath {
+        if self.prefix.is_empty() {
+            ObjectPath::from(key)
+        } else {
+            ObjectPath::from(format!("{}/{key}", self.prefix))
+        }
+    }
+
+    fn failure(&self, what: String, source: S3Failure) -> ArchiveError {
+        ArchiveError::S3 {
             repo: self.name.clone(),
             endpoint: self.endpoint.clone(),
             what,
             source: Box::new(source),
-        })
+        }
+    }
+}
+
+/// Files up to this size are PUT whole; larger ones in parts of this size.
+const WHOLE_PUT: usize = 16 * 1024 * 1024;
+
+/// A multipart upload of `file`, read one part at a time.
+async fn put_in_parts(
+    store: &AmazonS3,
+    location: &ObjectPath,
+    file: &Path,
+) -> object_store::Result<()> {
+    use std::io::Read;
+    let upload = store.put_multipart(location).await?;
+    let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, WHOLE_PUT);
+    let mut f = std::fs::File::open(file).map_err(|e| local_file(file, e))?;
+    let mut buf = vec![0u8; WHOLE_PUT];
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => {
+                // Best effort: the bucket drops unfinished uploads' parts.
+                let _ = writer.abort().await;
+                return Err(local_file(file, e));
+            }
+        };
+        writer.wait_for_capacity(2).await?;
+        writer.write(&buf[..n]);
+    }
+    writer.finish().await.map(|_| ())
+}
+
+/// A local file's failure, in object_store's error type (the call's).
+fn local_file(path: &Path, source: std::io::Error) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "local file",
+        source: Box::new(std::io::Error::new(
+            source.kind(),
+            format!("{}: {source}", path.display()),
+        )),
     }
 }
 
@@ -192,15 +353,11 @@ impl PackStore for S3Repository {
             store.head(&key).await
         })?;
         if stored.size != size {
-            return Err(ArchiveError::S3 {
-                repo: self.name.clone(),
-                endpoint: self.endpoint.clone(),
-                what,
-                source: Box::new(S3Failure::Short {
-                    stored: stored.size,
-                    sent: size,
-                }),
-            });
+            let short = S3Failure::Short {
+                stored: stored.size,
+                sent: size,
+            };
+            return Err(self.failure(what, short));
         }
         Ok(())
     }

@@ -252,23 +252,28 @@ fn parse_id(id: &str) -> Result<MessageId> {
     MessageId::from_hex(id).map_err(|e| offline_error(e.into()))
 }
 
-/// Compacts when small segments pile up ([`COMPACT_AT`] segments under
-/// [`SMALL_SEGMENT`]), and rewrites everything into one segment when dead
-/// messages outnumber live ones or the files exceed the size cap.
-pub fn maybe_compact(repo: &mut Repository, eff: &Effective) -> Result<bool> {
-    let m = repo.manifest();
+/// Whether a compaction is due, and which segments it merges (those under
+/// the returned size): when small segments pile up ([`COMPACT_AT`] segments
+/// under [`SMALL_SEGMENT`]), everything when dead messages outnumber live
+/// ones or the files exceed the size cap.
+pub fn compaction_threshold(m: &Manifest, eff: &Effective) -> Option<u64> {
     let small = m.segments.iter().filter(|s| s.size < SMALL_SEGMENT).count();
     let stored: u64 = m.segments.iter().map(|s| s.messages).sum();
     let over_cap = eff.max_bytes.is_some_and(|cap| m.totals.bytes > cap);
     let dead_heavy = stored > 2 * m.totals.messages.max(1) && stored >= 64;
-    let threshold = if (over_cap || dead_heavy) && m.segments.len() >= 2 {
-        u64::MAX
+    if (over_cap || dead_heavy) && m.segments.len() >= 2 {
+        Some(u64::MAX)
     } else if small >= COMPACT_AT {
-        SMALL_SEGMENT
+        Some(SMALL_SEGMENT)
     } else {
-        return Ok(false);
-    };
-    let before = m.generation;
+        None
+    }
+}
+
+/// Merges the segments under `threshold` (see [`compaction_threshold`]);
+/// true if the manifest changed.
+pub fn compact(repo: &mut Repository, threshold: u64) -> Result<bool> {
+    let before = repo.manifest().generation;
     let after = repo.compact(threshold).map_err(offline_error)?;
     Ok(after.generation != before)
 }

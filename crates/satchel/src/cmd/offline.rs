@@ -69,6 +69,11 @@ pub enum OfflineCmd {
         /// Default size cap in bytes ("none": no limit).
         #[arg(long, value_name = "N")]
         max_bytes: Option<Limit>,
+        /// Keep every mailbox's offline repository in this S3 repository
+        /// (`satchel repo add`), so that every node serves them ("none":
+        /// each node's data folder).
+        #[arg(long, value_name = "REPO")]
+        store: Option<String>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -138,15 +143,17 @@ pub async fn run(cmd: OfflineCmd) -> Result<ExitCode> {
         OfflineCmd::Defaults {
             since,
             max_bytes,
+            store,
             remote,
         } => {
             let client = remote.client()?;
-            let d = if since.is_none() && max_bytes.is_none() {
+            let d = if since.is_none() && max_bytes.is_none() && store.is_none() {
                 client.offline_defaults().await?
             } else {
                 let body = api::SetOfflineDefaults {
                     since_days: since,
                     max_bytes,
+                    store,
                 };
                 client.set_offline_defaults(&body).await?
             };
@@ -155,6 +162,11 @@ pub async fn run(cmd: OfflineCmd) -> Result<ExitCode> {
             } else {
                 println!("since      {}", days(d.since_days));
                 println!("max bytes  {}", size(d.max_bytes));
+                let store = d.store.as_deref().map(|r| format!("repository {r}"));
+                println!(
+                    "store      {}",
+                    store.as_deref().unwrap_or("each node's data folder")
+                );
             }
         }
     }

@@ -212,10 +212,8 @@ impl Seaweed {
         ]
     }
 
-    /// The keys of the objects under `prefix`, listed through the S3 API.
-    pub fn list(&self, prefix: &str) -> Vec<String> {
-        use futures_util::TryStreamExt;
-        use object_store::ObjectStore;
+    /// A client of the bucket, and a runtime to drive it.
+    fn client(&self) -> (object_store::aws::AmazonS3, tokio::runtime::Runtime) {
         let store = object_store::aws::AmazonS3Builder::new()
             .with_bucket_name(BUCKET)
             .with_region("us-east-1")
@@ -229,6 +227,45 @@ impl Seaweed {
             .enable_all()
             .build()
             .expect("runtime");
+        (store, runtime)
+    }
+
+    /// Replaces object `key` with `bytes` through the S3 API.
+    pub fn put(&self, key: &str, bytes: Vec<u8>) {
+        use object_store::ObjectStoreExt;
+        let (store, runtime) = self.client();
+        let key = object_store::path::Path::from(key);
+        runtime
+            .block_on(store.put(&key, bytes.into()))
+            .expect("put an object");
+    }
+
+    /// The bytes of object `key`.
+    pub fn get(&self, key: &str) -> Vec<u8> {
+        use object_store::ObjectStoreExt;
+        let (store, runtime) = self.client();
+        let key = object_store::path::Path::from(key);
+        runtime
+            .block_on(async { store.get(&key).await?.bytes().await })
+            .expect("get an object")
+            .to_vec()
+    }
+
+    /// Deletes object `key` through the S3 API.
+    pub fn delete(&self, key: &str) {
+        use object_store::ObjectStoreExt;
+        let (store, runtime) = self.client();
+        let key = object_store::path::Path::from(key);
+        runtime
+            .block_on(store.delete(&key))
+            .expect("delete an object");
+    }
+
+    /// The keys of the objects under `prefix`, listed through the S3 API.
+    pub fn list(&self, prefix: &str) -> Vec<String> {
+        use futures_util::TryStreamExt;
+        use object_store::ObjectStore;
+        let (store, runtime) = self.client();
         let prefix = object_store::path::Path::from(prefix);
         runtime.block_on(async {
             store

@@ -221,6 +221,7 @@ pub async fn set_defaults(
         Ok(api::SetOfflineDefaults {
             since_days,
             max_bytes: parse_limit(&f, "max_bytes", None)?,
+            store: None,
         })
     });
     status_change(
