@@ -51,16 +51,27 @@ pub struct Seaweed {
 impl Seaweed {
     /// Starts SeaweedFS on `dir` (created if missing), waits until its S3
     /// gateway answers, and makes sure [`BUCKET`] exists.
+    /// Another test may take one of the chosen ports (or their gRPC ports,
+    /// 10,000 above) before SeaweedFS binds it: then it is started again on
+    /// new ports, up to 5 tries.
     pub fn start(dir: &Path) -> Seaweed {
-        let ports = Ports {
-            master: free_low_port(),
-            volume: free_low_port(),
-            filer: free_low_port(),
-            s3: free_low_port(),
-        };
-        let seaweed = Seaweed::start_on(dir, ports);
-        seaweed.shell(&format!("s3.bucket.create -name {BUCKET}"));
-        seaweed
+        let mut log = String::new();
+        for _ in 0..5 {
+            let ports = Ports {
+                master: free_low_port(),
+                volume: free_low_port(),
+                filer: free_low_port(),
+                s3: free_low_port(),
+            };
+            match Seaweed::try_start_on(dir, ports) {
+                Ok(seaweed) => {
+                    seaweed.shell(&format!("s3.bucket.create -name {BUCKET}"));
+                    return seaweed;
+                }
+                Err(e) => log = e,
+            }
+        }
+        panic!("SeaweedFS did not start in 5 tries; last log:\n{log}");
     }
 
     /// Starts SeaweedFS again on the same folder and S3 port (the one the
@@ -88,10 +99,6 @@ impl Seaweed {
             std::thread::sleep(Duration::from_secs(1));
         }
         panic!("SeaweedFS did not start again in 5 tries; last log:\n{log}");
-    }
-
-    fn start_on(dir: &Path, ports: Ports) -> Seaweed {
-        Seaweed::try_start_on(dir, ports).unwrap_or_else(|log| panic!("{log}"))
     }
 
     fn try_start_on(dir: &Path, ports: Ports) -> Result<Seaweed, String> {
