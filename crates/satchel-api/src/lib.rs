@@ -4,9 +4,11 @@
 //! depend on this.
 
 pub mod archive;
+pub mod audit;
 pub mod client;
 pub mod types;
 
 pub use archive::*;
+pub use audit::*;
 pub use client::{ApiError, Auth, Client, ManifestFetch};
 pub use types::*;

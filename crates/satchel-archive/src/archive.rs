@@ -541,6 +541,29 @@ impl Archive {
         let allowed = self.catalog()?.searchable_by(user)?;
         self.index.search(self, req, &allowed)?.hits(self, &allowed)
     }
+
+    /// Every message of `mailbox` matching `query` that `user` may search,
+    /// in no particular order (an export: no hit limit, no snippets).
+    pub fn matching_ids(
+        &self,
+        user: &UserInfo,
+        query: &str,
+        mailbox: &str,
+    ) -> Result<Vec<MessageId>> {
+        if let Err(e) = self.commit_index() {
+            tracing::error!(error = %e, "committing the search index before an export");
+        }
+        let allowed = self.catalog()?.searchable_by(user)?;
+        let req = SearchRequest {
+            query: query.to_string(),
+            mailbox: Some(mailbox.to_string()),
+            limit: usize::MAX,
+        };
+        Ok(self
+            .index
+            .search_capped(self, &req, &allowed, usize::MAX)?
+            .ids)
+    }
 }
 
 /// The bytes of message `id` at `loc` in `store`, verified against the id: a

@@ -103,6 +103,9 @@ const WRITER_BUDGET: usize = 64 * 1024 * 1024;
 
 /// What a caller asks: a query in tantivy's syntax (`subject:invoice from:bob`),
 /// plus `after:YYYY-MM-DD` / `before:YYYY-MM-DD` for date ranges.
+/// The most hits one search returns.
+pub const MAX_HITS: usize = 10_000;
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SearchRequest {
     pub query: String,
@@ -323,6 +326,18 @@ impl SearchIndex {
         req: &SearchRequest,
         allowed: &[String],
     ) -> Result<Found> {
+        self.search_capped(archive, req, allowed, MAX_HITS)
+    }
+
+    /// [`SearchIndex::search`] with at most `cap` hits (and never more than
+    /// the index holds): an export takes every match.
+    pub fn search_capped(
+        &self,
+        archive: &Archive,
+        req: &SearchRequest,
+        allowed: &[String],
+        cap: usize,
+    ) -> Result<Found> {
         let query = SearchQuery::parse(&req.query)?;
         if let Some(m) = query.mailboxes().iter().find(|m| !allowed.contains(m)) {
             return Err(ArchiveError::NotSearchable(m.clone()));
@@ -345,7 +360,8 @@ impl SearchIndex {
         let ids = if mailboxes.is_empty() {
             Vec::new()
         } else {
-            top_ids(&searcher, f, &*built, req.limit.clamp(1, 10_000))?
+            let held = usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX);
+            top_ids(&searcher, f, &*built, req.limit.min(held).clamp(1, cap))?
         };
         Ok(Found {
             ids,

@@ -179,6 +179,7 @@ fn main() {
     let admin = Caller {
         user,
         by_password: true,
+        source: std::net::Ipv4Addr::LOCALHOST.into(),
     };
     let mut rows = Vec::new();
     for copies in [1usize, 10] {

@@ -19,6 +19,8 @@ use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
+mod audit;
+mod export;
 mod offline;
 mod upload;
 
@@ -80,6 +82,8 @@ pub fn router(service: Arc<Service>, max_request_bytes: u64) -> Router {
         .route("/api/v1/mailboxes/{address}/messages/{id}", get(message))
         .route("/api/v1/search", get(search))
         .merge(offline::routes())
+        .merge(audit::routes())
+        .merge(export::routes())
         .merge(crate::imap::http::routes())
         .layer(DefaultBodyLimit::max(as_usize(json_limit)))
         .layer(Extension(BodyLimit {
@@ -215,7 +219,7 @@ async fn caller_of(parts: &mut Parts, state: &AppState) -> Result<Caller> {
         None => None,
     };
     let ClientAddress(client) = ClientAddress::from_request_parts(parts, state).await?;
-    crate::signin::authenticate(state, creds, client).await
+    crate::signin::authenticate(state, creds, client, "api").await
 }
 
 async fn whoami(Authenticated(c): Authenticated) -> Json<api::Whoami> {

@@ -2,6 +2,7 @@
 //! (`/api/v1`) in front of it. Every way in — API, and later the console and the
 //! scheduler — calls the same `Service` functions, so they cannot disagree.
 
+pub mod audit;
 pub mod auth;
 pub mod console;
 pub mod error;

@@ -12,6 +12,10 @@ pub mod state;
 pub mod store;
 pub mod update;
 
+use crate::audit::action::{
+    OFFLINE_DEFAULTS, OFFLINE_DISABLE, OFFLINE_ENABLE, OFFLINE_FLUSH, OFFLINE_SCHEDULE,
+    OFFLINE_SYNC,
+};
 use crate::error::ServiceError;
 use crate::jobs::{self, schedule};
 use crate::service::{Caller, Service};
@@ -304,6 +308,7 @@ impl Service {
         if let Some(name) = &new.store {
             Self::set_store(&cat, name)?;
         }
+        crate::audit::note(&cat, caller, OFFLINE_DEFAULTS, serde_json::json!(new))?;
         Self::defaults_of(&cat)
     }
 
@@ -339,6 +344,12 @@ impl Service {
         let cron = cron.split_whitespace().collect::<Vec<_>>().join(" ");
         let cat = self.archive.catalog()?;
         cat.set_setting(KEY_SCHEDULE, &cron)?;
+        crate::audit::note(
+            &cat,
+            caller,
+            OFFLINE_SCHEDULE,
+            serde_json::json!({ "cron": cron }),
+        )?;
         self.jobs.schedules_changed();
         Self::schedule_view(&cat)
     }
@@ -390,6 +401,9 @@ impl Service {
             None => row.as_ref().and_then(|r| r.max_bytes),
         };
         cat.put_offline_settings(address, true, since, max)?;
+        let target =
+            serde_json::json!({ "mailbox": address, "since_days": since, "max_bytes": max });
+        crate::audit::note(&cat, caller, OFFLINE_ENABLE, target)?;
         self.status_of(&cat, address)
     }
 
@@ -402,6 +416,12 @@ impl Service {
         let cat = self.archive.catalog()?;
         cat.require_mailbox(address)?;
         cat.set_offline_enabled(address, false)?;
+        crate::audit::note(
+            &cat,
+            caller,
+            OFFLINE_DISABLE,
+            serde_json::json!({ "mailbox": address }),
+        )?;
         self.status_of(&cat, address)
     }
 
@@ -477,6 +497,11 @@ impl Service {
         address: Option<&str>,
     ) -> Result<api::OfflineSyncReport> {
         caller.require_admin()?;
+        self.audit(
+            caller,
+            OFFLINE_SYNC,
+            serde_json::json!({ "mailbox": address }),
+        )?;
         let results = match address {
             Some(a) => vec![self.offline_update(a, false, "sync-now")?],
             None => self.offline_update_all("sync-now"),
@@ -491,6 +516,11 @@ impl Service {
         address: &str,
     ) -> Result<api::OfflineUpdateResult> {
         caller.require_admin()?;
+        self.audit(
+            caller,
+            OFFLINE_FLUSH,
+            serde_json::json!({ "mailbox": address }),
+        )?;
         self.offline_update(address, true, "flush")
     }
 

@@ -1,5 +1,6 @@
 //! [`Service`]: the archive service's operations, each checking who may do it.
 
+use crate::audit::action;
 use crate::auth::{self, VerifiedCache};
 use crate::error::ServiceError;
 use satchel_api as api;
@@ -7,6 +8,7 @@ use satchel_archive::secret::SecretKey;
 use satchel_archive::{
     Archive, ArchiveError, BatchItem, MailboxInfo, MessageId, SearchRequest, UserInfo,
 };
+use serde_json::json;
 use std::path::{Path, PathBuf};
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
@@ -31,6 +33,8 @@ pub struct Caller {
     /// an API token: only such a caller may change a password, so a stolen
     /// token never leads to the account itself.
     pub by_password: bool,
+    /// The client's address, recorded in the audit trail.
+    pub source: std::net::IpAddr,
 }
 
 impl Caller {
@@ -127,6 +131,7 @@ impl Service {
             crate::offline::state::migrate(&cat)?;
             crate::jobs::migrate(&cat)?;
             crate::console::sessions::migrate(&cat)?;
+            crate::audit::migrate(&cat)?;
         }
         let interrupted = crate::jobs::mark_interrupted(archive.catalog()?.db())?;
         if interrupted > 0 {
@@ -178,7 +183,7 @@ impl Service {
 
     /// The caller an API token stands for. Password sign-ins go through
     /// [`crate::signin::authenticate`], which throttles them.
-    pub fn authenticate_token(&self, token: &str) -> Result<Caller> {
+    pub fn authenticate_token(&self, token: &str, source: std::net::IpAddr) -> Result<Caller> {
         let revoked = || ServiceError::Unauthorized("unknown or revoked API token".into());
         let cat = self.archive.catalog()?;
         let name = cat
@@ -188,14 +193,20 @@ impl Service {
         Ok(Caller {
             user: info,
             by_password: false,
+            source,
         })
     }
 
     pub fn create_token(&self, caller: &Caller, label: &str) -> Result<api::Token> {
         let token = format!("sat_{}", auth::random_secret());
-        self.archive
-            .catalog()?
-            .add_token(&auth::token_hash(&token), &caller.user.name, label)?;
+        let cat = self.archive.catalog()?;
+        cat.add_token(&auth::token_hash(&token), &caller.user.name, label)?;
+        crate::audit::note(
+            &cat,
+            caller,
+            action::TOKEN_CREATE,
+            json!({ "label": label }),
+        )?;
         Ok(api::Token {
             token,
             user: caller.user.name.clone(),
@@ -207,9 +218,14 @@ impl Service {
         validate_name("user name", &new.name)?;
         validate_password(&new.password)?;
         let hash = auth::hash_password(&new.password)?;
-        self.archive
-            .catalog()?
-            .add_user(&new.name, &hash, new.admin)?;
+        let cat = self.archive.catalog()?;
+        cat.add_user(&new.name, &hash, new.admin)?;
+        crate::audit::note(
+            &cat,
+            caller,
+            action::USER_ADD,
+            json!({ "user": new.name, "admin": new.admin }),
+        )?;
         Ok(api::User {
             name: new.name.clone(),
             admin: new.admin,
@@ -236,6 +252,7 @@ impl Service {
         validate_password(password)?;
         let hash = auth::hash_password(password)?;
         let revoked = self.archive.catalog()?.set_password(name, &hash)?;
+        self.audit(caller, action::USER_PASSWORD, json!({ "user": name }))?;
         tracing::info!(user = ?name, by = ?caller.user.name, tokens_revoked = revoked, "password changed");
         Ok(api::PasswordChanged {
             user: name.to_string(),
@@ -259,6 +276,7 @@ impl Service {
             )));
         }
         let removed = cat.remove_user(name)?;
+        crate::audit::note(&cat, caller, action::USER_REMOVE, json!({ "user": name }))?;
         tracing::info!(user = ?name, by = ?caller.user.name, tokens_revoked = removed.tokens, grants_revoked = removed.grants, "user removed");
         Ok(api::UserRemoved {
             user: name.to_string(),
@@ -295,6 +313,11 @@ impl Service {
             .catalog()?
             .revoke_token(id, owner)?
             .ok_or_else(|| ServiceError::NotFound(format!("no API token {id}")))?;
+        self.audit(
+            caller,
+            action::TOKEN_REVOKE,
+            json!({ "token": id, "user": revoked.user }),
+        )?;
         tracing::info!(token = id, user = ?revoked.user, by = ?caller.user.name, "API token revoked");
         Ok(token_view(revoked))
     }
@@ -325,6 +348,11 @@ impl Service {
             None => disk_repository(new)?,
         };
         self.archive.catalog()?.add_repository(&repo)?;
+        self.audit(
+            caller,
+            action::REPOSITORY_ADD,
+            json!({ "repository": repo.name, "kind": repo.kind }),
+        )?;
         Ok(self.repository_view(repo))
     }
 
@@ -371,6 +399,12 @@ impl Service {
         };
         let cat = self.archive.catalog()?;
         cat.add_mailbox(&new.address, &repo, imap)?;
+        crate::audit::note(
+            &cat,
+            caller,
+            action::MAILBOX_ADD,
+            json!({ "mailbox": new.address, "repository": repo, "imap_url": new.imap_url }),
+        )?;
         Ok(mailbox_view(cat.mailbox(&new.address)?))
     }
 
@@ -408,6 +442,12 @@ impl Service {
         caller.require_admin()?;
         let cat = self.archive.catalog()?;
         cat.set_mailbox_repository(address, repo)?;
+        crate::audit::note(
+            &cat,
+            caller,
+            action::MAILBOX_REPOSITORY,
+            json!({ "mailbox": address, "repository": repo }),
+        )?;
         Ok(mailbox_view(cat.mailbox(address)?))
     }
 
@@ -415,6 +455,12 @@ impl Service {
         caller.require_admin()?;
         let cat = self.archive.catalog()?;
         cat.grant(address, user)?;
+        crate::audit::note(
+            &cat,
+            caller,
+            action::GRANT,
+            json!({ "mailbox": address, "user": user }),
+        )?;
         Ok(mailbox_view(cat.mailbox(address)?))
     }
 
@@ -425,6 +471,12 @@ impl Service {
         let cat = self.archive.catalog()?;
         cat.require_mailbox(address)?;
         cat.revoke(address, user)?;
+        crate::audit::note(
+            &cat,
+            caller,
+            action::REVOKE,
+            json!({ "mailbox": address, "user": user }),
+        )?;
         Ok(mailbox_view(cat.mailbox(address)?))
     }
 
@@ -444,6 +496,11 @@ impl Service {
     ) -> Result<api::ImportReport> {
         caller.require_admin()?;
         let outcomes = self.archive.add_messages(address, items)?;
+        self.audit(
+            caller,
+            action::IMPORT,
+            json!({ "mailbox": address, "messages": outcomes.len() }),
+        )?;
         let results = outcomes
             .into_iter()
             .map(|o| api::ImportResult {
@@ -464,7 +521,13 @@ impl Service {
     /// caller ([`ServiceError`] has the 400 for text that is not an id).
     pub fn message(&self, caller: &Caller, address: &str, id: &MessageId) -> Result<Vec<u8>> {
         self.require_search(caller, address)?;
-        Ok(self.archive.get(address, id)?)
+        let raw = self.archive.get(address, id)?;
+        self.audit(
+            caller,
+            action::MESSAGE_READ,
+            json!({ "mailbox": address, "id": id }),
+        )?;
+        Ok(raw)
     }
 
     pub fn search(
@@ -504,6 +567,7 @@ impl Service {
                 size: h.size,
             })
             .collect();
+        self.audit_search(caller, query, mailbox)?;
         Ok(api::SearchResults {
             query: query.to_string(),
             hits,

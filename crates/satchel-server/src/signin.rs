@@ -89,11 +89,13 @@ fn locked_out(l: LockedOut) -> ServiceError {
     }
 }
 
-/// The caller behind `creds`, coming from `client`.
+/// The caller behind `creds`, coming from `client` through `via` ("api" or
+/// "console", as the audit trail records a password sign-in).
 pub async fn authenticate(
     service: &Arc<Service>,
     creds: Option<Credentials>,
     client: IpAddr,
+    via: &'static str,
 ) -> Result<Caller> {
     match creds {
         None => Err(ServiceError::Unauthorized(
@@ -101,10 +103,10 @@ pub async fn authenticate(
         )),
         // 256-bit tokens cannot be guessed and cost one SHA-256: not throttled.
         Some(Credentials::Bearer(token)) => {
-            blocking(service, move |s| s.authenticate_token(&token)).await
+            blocking(service, move |s| s.authenticate_token(&token, client)).await
         }
         Some(Credentials::Basic { user, password }) => {
-            sign_in(service, user, password, client).await
+            sign_in(service, user, password, client, via).await
         }
     }
 }
@@ -114,6 +116,7 @@ async fn sign_in(
     user: String,
     password: String,
     client: IpAddr,
+    via: &'static str,
 ) -> Result<Caller> {
     let attempt = service.throttle.begin(&user, client).map_err(|l| {
         tracing::info!(user = ?user, %client, retry_after = l.retry_after, "sign-in refused: locked out");
@@ -127,10 +130,7 @@ async fn sign_in(
             .known(&user, &password, &info.password_hash)
     {
         attempt.succeeded();
-        return Ok(Caller {
-            user: info.clone(),
-            by_password: true,
-        });
+        return signed_in(service, info.clone(), client, via).await;
     }
     let stored = info.as_ref().map(|i| i.password_hash.clone());
     let (ok, running) = service
@@ -143,18 +143,33 @@ async fn sign_in(
                 .verified
                 .remember(&user, &password, &info.password_hash);
             attempt.succeeded();
-            Ok(Caller {
-                user: info,
-                by_password: true,
-            })
+            signed_in(service, info, client, via).await
         }
-        _ => {
+        known => {
             log_failure(attempt, &user, client, running);
+            let actor = known.map_or_else(|| crate::audit::UNKNOWN_ACTOR.to_string(), |i| i.name);
+            blocking(service, move |s| s.audit_signin(&actor, client, false, via)).await?;
             Err(ServiceError::Unauthorized(
                 "wrong user name or password".into(),
             ))
         }
     }
+}
+
+/// The caller of a password sign-in, once it is in the audit trail.
+async fn signed_in(
+    service: &Arc<Service>,
+    user: satchel_archive::UserInfo,
+    client: IpAddr,
+    via: &'static str,
+) -> Result<Caller> {
+    let name = user.name.clone();
+    blocking(service, move |s| s.audit_signin(&name, client, true, via)).await?;
+    Ok(Caller {
+        user,
+        by_password: true,
+        source: client,
+    })
 }
 
 fn log_failure(attempt: Attempt<'_>, user: &str, client: IpAddr, running: usize) {

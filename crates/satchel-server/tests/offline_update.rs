@@ -29,6 +29,7 @@ fn env() -> Env {
     let admin = Caller {
         user,
         by_password: true,
+        source: std::net::Ipv4Addr::LOCALHOST.into(),
     };
     service
         .add_mailbox(

@@ -138,6 +138,26 @@ impl Catalog {
             .get(0)
     }
 
+    /// Up to `limit` of a mailbox's messages after `after_seq`, in the order
+    /// they joined it: (seq, id, time added). A reader that pages with the
+    /// last seq it saw never holds a whole mailbox (an export).
+    pub fn member_page(
+        &self,
+        mailbox: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, MessageId, i64)>> {
+        self.db
+            .query(
+                "SELECT seq, id, added FROM membership WHERE mailbox = $1 AND seq > $2
+                 ORDER BY seq LIMIT $3",
+                params![mailbox, after_seq, limit],
+            )?
+            .iter()
+            .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .collect()
+    }
+
     /// The highest log seq of the mailbox (0 if nothing ever happened in it).
     pub fn last_seq(&self, mailbox: &str) -> Result<i64> {
         self.db

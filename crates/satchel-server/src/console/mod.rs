@@ -170,6 +170,9 @@ impl FromRequestParts<Console> for Session {
 
     async fn from_request_parts(parts: &mut Parts, state: &Console) -> Result<Self, Response> {
         let to_login = || Redirect::to("/console/login").into_response();
+        let ClientAddress(source) = ClientAddress::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
         let Some(token) = cookie_token(&parts.headers) else {
             return Err(to_login());
         };
@@ -192,6 +195,7 @@ impl FromRequestParts<Console> for Session {
                 caller: Caller {
                     user,
                     by_password: true,
+                    source,
                 },
                 csrf,
                 token,
@@ -312,7 +316,7 @@ async fn login(
         user: user.clone(),
         password,
     };
-    match crate::signin::authenticate(&st.service, Some(creds), client).await {
+    match crate::signin::authenticate(&st.service, Some(creds), client, "console").await {
         Ok(caller) => {
             let token = random_secret();
             let stored = sessions::Stored {

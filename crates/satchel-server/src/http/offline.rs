@@ -199,7 +199,8 @@ async fn manifest(
     Path(address): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let (bytes, etag) = blocking(&s, move |s| s.offline_manifest(&c, &address)).await?;
+    let (c2, a2) = (c.clone(), address.clone());
+    let (bytes, etag) = blocking(&s, move |s| s.offline_manifest(&c2, &a2)).await?;
     let tag = HeaderValue::from_str(&etag)
         .map_err(|_| ServiceError::Internal(format!("unusable ETag {etag}")))?;
     let no_cache = HeaderValue::from_static("no-cache");
@@ -207,6 +208,7 @@ async fn manifest(
         let h = [(header::ETAG, tag), (header::CACHE_CONTROL, no_cache)];
         return Ok((StatusCode::NOT_MODIFIED, h).into_response());
     }
+    let bytes = blocking(&s, move |s| s.audit_download(&c, &address, bytes)).await?;
     let h = [
         (
             header::CONTENT_TYPE,

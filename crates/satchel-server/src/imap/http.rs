@@ -29,11 +29,20 @@ pub fn routes() -> Router<AppState> {
 
 async fn start(
     State(s): State<AppState>,
-    Admin(_): Admin,
+    Admin(c): Admin,
     Path(address): Path<String>,
     body: Option<Json<api::ArchivePolicy>>,
 ) -> Result<Json<api::ArchiveRunSummary>> {
     let policy = body.map(|Json(b)| b).unwrap_or_default();
+    let a = address.clone();
+    blocking(&s, move |s| {
+        s.audit(
+            &c,
+            crate::audit::action::ARCHIVE_RUN,
+            serde_json::json!({ "mailbox": a }),
+        )
+    })
+    .await?;
     super::start_run(s, address, policy, "request")
         .await
         .map(Json)

@@ -206,6 +206,8 @@ impl Service {
                 .map_err(|e| ServiceError::Internal(e.to_string()))?;
             jobs::set_archive_schedule(&cat, address, Some((cron, &policy)))?;
         }
+        let target = serde_json::json!({ "mailbox": address, "cron": cron });
+        crate::audit::note(&cat, caller, crate::audit::action::ARCHIVE_SCHEDULE, target)?;
         self.jobs.schedules_changed();
         Ok(schedule_view(
             address,

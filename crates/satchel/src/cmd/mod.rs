@@ -3,6 +3,8 @@
 
 mod admin;
 mod archive;
+mod audit;
+mod export;
 mod import;
 mod laptop;
 mod offline;
@@ -89,6 +91,11 @@ pub enum Command {
     Offline(offline::OfflineCmd),
     /// Recent jobs (offline updates) and how they ended.
     Jobs(offline::JobsArgs),
+    /// The audit trail: verify its hash chain, its head, list entries (administrators).
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
+    /// Write a mailbox's messages (all, or those matching a query) to an mbox file or a Maildir.
+    Export(export::ExportArgs),
     /// The laptop client: local copies of your offline mailboxes, message links offline.
     Laptop(laptop::LaptopArgs),
 }
@@ -128,6 +135,8 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Offline(c) => offline::run(c).await,
         Command::Jobs(a) => offline::jobs(a).await,
         Command::Laptop(a) => laptop::run(a).await,
+        Command::Audit(c) => audit::run(c).await,
+        Command::Export(a) => export::run(a).await,
     }
 }
 

@@ -1,0 +1,102 @@
+//! The audit trail's cost per request (issue 11): searches and message reads
+//! per second through the `Service` (access check + the read + one audit
+//! append: a SQLite transaction with `synchronous=FULL`) and through the
+//! archive alone (the same read, nothing recorded), interleaved in one run
+//! on one data folder.
+//!
+//! `cargo bench -p satchel-server --bench audit_cost`
+//! (SATCHEL_BENCH_ROUNDS: requests of each kind, default 2,000).
+
+use satchel_archive::{BatchItem, MessageId, SearchRequest};
+use satchel_server::{Caller, Service};
+use std::time::{Duration, Instant};
+
+const MAILBOX: &str = "bench@example.com";
+
+fn message(i: usize) -> Vec<u8> {
+    format!(
+        "From: Bench <bench@example.org>\r\nTo: bench@example.com\r\nSubject: lighthouse {i}\r\n\
+         Message-ID: <{i}@example.org>\r\n\r\n{}\r\n",
+        format!("the lighthouse keeper wrote letter {i}. ").repeat(40)
+    )
+    .into_bytes()
+}
+
+fn main() {
+    let rounds: usize = std::env::var("SATCHEL_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let service =
+        Service::open(&dir.path().join("data"), Some("bench-password".into())).expect("service");
+    let user = service
+        .archive()
+        .catalog()
+        .expect("catalog")
+        .user("admin")
+        .expect("query")
+        .expect("admin");
+    let admin = Caller {
+        user,
+        by_password: true,
+        source: std::net::Ipv4Addr::LOCALHOST.into(),
+    };
+    let new = satchel_api::NewMailbox {
+        address: MAILBOX.into(),
+        repo: None,
+        imap_url: None,
+        imap_user: None,
+        imap_password: None,
+    };
+    service.add_mailbox(&admin, &new).expect("mailbox");
+    let items: Vec<BatchItem> = (0..1000)
+        .map(|i| BatchItem {
+            origin: format!("m{i}"),
+            folder: String::new(),
+            raw: message(i),
+        })
+        .collect();
+    let ids: Vec<MessageId> = items.iter().map(|b| MessageId::of(&b.raw)).collect();
+    service.import(&admin, MAILBOX, items).expect("import");
+    service.archive().commit_index().expect("commit");
+
+    let req = SearchRequest {
+        query: "lighthouse keeper".into(),
+        mailbox: Some(MAILBOX.into()),
+        limit: 20,
+    };
+    let (mut audited, mut bare) = (Duration::ZERO, Duration::ZERO);
+    let (mut audited_get, mut bare_get) = (Duration::ZERO, Duration::ZERO);
+    for i in 0..rounds {
+        let t = Instant::now();
+        service
+            .search(&admin, &req.query, Some(MAILBOX), req.limit)
+            .expect("search");
+        audited += t.elapsed();
+        let t = Instant::now();
+        service.archive().search(&admin.user, &req).expect("search");
+        bare += t.elapsed();
+        let id = &ids[i % ids.len()];
+        let t = Instant::now();
+        service.message(&admin, MAILBOX, id).expect("get");
+        audited_get += t.elapsed();
+        let t = Instant::now();
+        service.archive().get(MAILBOX, id).expect("get");
+        bare_get += t.elapsed();
+    }
+    println!("audit cost per request, {rounds} of each, interleaved:");
+    for (what, with, without) in [("search", audited, bare), ("get", audited_get, bare_get)] {
+        let per = |d: Duration| d.as_secs_f64() * 1e3 / rounds as f64;
+        println!(
+            "  {what:<6}  with audit {:>7.0}/s ({:.3} ms)   without {:>7.0}/s ({:.3} ms)   audit {:.3} ms",
+            rounds as f64 / with.as_secs_f64(),
+            per(with),
+            rounds as f64 / without.as_secs_f64(),
+            per(without),
+            per(with) - per(without)
+        );
+    }
+    let v = service.audit_verify(&admin).expect("verify");
+    println!("  trail: {} entries, verified: {}", v.entries, v.ok);
+}
