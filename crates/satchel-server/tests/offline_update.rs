@@ -435,7 +435,8 @@ fn cold_repositories_are_refused_by_name() {
 #[test]
 fn a_message_that_leaves_the_mailbox_leaves_the_offline_repository() {
     let e = env();
-    let ids = e.import((0..5).map(|i| message(&format!("r{i}"), 3, 300)).collect());
+    let raws: Vec<Vec<u8>> = (0..5).map(|i| message(&format!("r{i}"), 3, 300)).collect();
+    let ids = e.import(raws.clone());
     e.enable(None, None);
     assert_eq!(e.sync().added, 5);
     let removed = |id: &MessageId| {
@@ -449,8 +450,10 @@ fn a_message_that_leaves_the_mailbox_leaves_the_offline_repository() {
     assert_eq!((r.added, r.removed, r.messages), (0, 2, 3), "{r:?}");
     assert_eq!(e.live(), ids[2..].iter().cloned().collect::<HashSet<_>>());
 
-    // Back again: a later log entry, so a new addition.
-    e.import(vec![message("r1", 3, 300)]);
+    // Back again: a later log entry, so a new addition. The same bytes:
+    // `message` dates a message now, so made again a second later it would
+    // be another message.
+    e.import(vec![raws[1].clone()]);
     let r = e.sync();
     assert_eq!((r.added, r.removed, r.messages), (1, 0, 4), "{r:?}");
     assert!(e.live().contains(&ids[1]));
