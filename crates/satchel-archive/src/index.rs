@@ -16,7 +16,7 @@
 use crate::archive::Archive;
 use crate::error::{ArchiveError, IoContext, Result};
 use crate::message::{MessageId, MessageSummary};
-use satchel_search::{Fields, FromDocId, SearchError, SearchQuery, Snippets, top_ids};
+use satchel_search::{Fields, FromDocId, Ranked, SearchError, SearchQuery};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -347,10 +347,11 @@ impl SearchIndex {
             .map(String::as_str)
             .filter(|a| req.mailbox.as_deref().is_none_or(|mb| mb == *a))
             .collect();
-        let f = &self.fields;
         let searcher = self.reader.searcher();
-        let built = query
-            .build_checked(&searcher, f, Some(&mailboxes), &mut |id| {
+        let held = usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX);
+        let limit = req.limit.min(held).clamp(1, cap);
+        let ranked = query
+            .search(&searcher, &self.fields, Some(&mailboxes), limit, &|id| {
                 stored_bytes(archive, id)
             })
             .map_err(|e| match e {
@@ -360,13 +361,9 @@ impl SearchIndex {
         let ids = if mailboxes.is_empty() {
             Vec::new()
         } else {
-            let held = usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX);
-            top_ids(&searcher, f, &*built, req.limit.min(held).clamp(1, cap))?
+            ranked.hits.iter().map(|h| h.id).collect()
         };
-        Ok(Found {
-            ids,
-            snippets: Snippets::new(&searcher, f, &*built),
-        })
+        Ok(Found { ids, ranked })
     }
 }
 
@@ -380,45 +377,47 @@ fn stored_bytes(archive: &Archive, id: &[u8]) -> Option<Vec<u8>> {
         .ok()
 }
 
-/// What a search found: message ids, best first, and the snippet maker of
-/// its query. The index names a hit and nothing more: the rest comes from
-/// the catalog and the store ([`Found::hits`]).
+/// What a search found: message ids, best first, and their snippets. The
+/// index names a hit and nothing more: the rest comes from the catalog and
+/// the store ([`Found::hits`]).
 pub struct Found {
+    /// Best first; empty if the caller may search no mailbox.
     pub ids: Vec<MessageId>,
-    snippets: Snippets,
+    ranked: Ranked<MessageId>,
 }
 
 impl Found {
     /// The hits, named from the catalog (only the mailboxes in `allowed`)
-    /// with snippets cut from the stored bytes. A message the catalog no
-    /// longer holds is left out; one whose bytes cannot be read keeps its
-    /// hit without a snippet.
+    /// with snippets cut from the text a phrase check parsed or else from
+    /// the stored bytes. A message the catalog no longer holds is left out;
+    /// one whose bytes cannot be read keeps its hit without a snippet.
     pub fn hits(self, archive: &Archive, allowed: &[String]) -> Result<Vec<SearchHit>> {
-        let mut named = Vec::with_capacity(self.ids.len());
+        let found = &self.ranked.hits[..self.ids.len()];
+        let ids = &self.ids;
+        let mut named = Vec::with_capacity(ids.len());
         {
             // Two statements for all hits (one round trip each on PostgreSQL).
             let catalog = archive.catalog()?;
-            let metas = catalog.message_metas(self.ids.iter())?;
-            let boxes = catalog.mailboxes_of_each(self.ids.iter())?;
-            for id in &self.ids {
-                let Some(meta) = metas.get(id).cloned() else {
+            let metas = catalog.message_metas(ids.iter())?;
+            let boxes = catalog.mailboxes_of_each(ids.iter())?;
+            for hit in found {
+                let Some(meta) = metas.get(&hit.id).cloned() else {
                     continue;
                 };
-                let mut mailboxes = boxes.get(id).cloned().unwrap_or_default();
+                let mut mailboxes = boxes.get(&hit.id).cloned().unwrap_or_default();
                 mailboxes.retain(|m| allowed.contains(m));
-                named.push((meta, mailboxes));
+                named.push((hit, meta, mailboxes));
             }
         }
         Ok(named
             .into_iter()
-            .map(|(meta, mailboxes)| {
-                let snippet = match archive.read(&meta.id) {
-                    Ok(raw) => self.snippets.of_message(&raw),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "no snippet for a search hit");
-                        String::new()
-                    }
-                };
+            .map(|(hit, meta, mailboxes)| {
+                let snippet = self.ranked.snippet(hit, || {
+                    archive
+                        .read(&meta.id)
+                        .inspect_err(|e| tracing::warn!(error = %e, "no snippet for a search hit"))
+                        .ok()
+                });
                 SearchHit {
                     id: meta.id,
                     mailboxes,

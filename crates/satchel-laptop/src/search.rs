@@ -15,7 +15,7 @@ use std::path::Path;
 use satchel_api::{SearchHit, SearchResults};
 use satchel_message::MessageSummary;
 use satchel_offline::{MessageId, ReplicaIndex, Segment};
-use satchel_search::{Fields, FromDocId, SearchError, SearchQuery, Snippets, id_of, top_ids};
+use satchel_search::{Fields, FromDocId, Hit, Ranked, SearchError, SearchQuery, id_of};
 use serde::{Deserialize, Serialize};
 use tantivy::collector::DocSetCollector;
 use tantivy::query::{BooleanQuery, Query, TermQuery};
@@ -237,27 +237,29 @@ impl LocalIndex {
         limit: usize,
         copies: &[(String, ReplicaIndex)],
     ) -> Result<SearchResults> {
-        let f = &self.fields;
         let within: Option<Vec<&str>> = mailbox.map(|mb| vec![mb]);
         let searcher = self.reader.searcher();
-        let built = SearchQuery::parse(query)?
-            .build_checked(&searcher, f, within.as_deref(), &mut |id| {
-                copied_bytes(copies, id)
-            })
+        let limit = limit.clamp(1, 10_000);
+        // A message in several mailboxes has a document in each: enough
+        // documents for `limit` distinct messages.
+        let ranked: Ranked<MessageId> = SearchQuery::parse(query)?
+            .search(
+                &searcher,
+                &self.fields,
+                within.as_deref(),
+                limit * copies.len().max(1),
+                &|id| copied_bytes(copies, id),
+            )
             .map_err(|e| match e {
                 SearchError::Query(e) => Error::Query(e),
                 SearchError::Index(e) => e.into(),
             })?;
-        let limit = limit.clamp(1, 10_000);
-        // A message in several mailboxes has a document in each: enough
-        // documents for `limit` distinct messages.
-        let ids: Vec<MessageId> = top_ids(&searcher, f, &*built, limit * copies.len().max(1))?;
-        let snippets = Snippets::new(&searcher, f, &*built);
         let mut seen = HashSet::new();
-        let hits = ids
+        let hits = ranked
+            .hits
             .iter()
-            .filter(|id| seen.insert(**id))
-            .filter_map(|id| hit(id, copies, &snippets))
+            .filter(|h| seen.insert(h.id))
+            .filter_map(|h| hit(h, copies, &ranked))
             .take(limit)
             .collect();
         Ok(SearchResults {
@@ -302,26 +304,25 @@ fn copied_bytes(copies: &[(String, ReplicaIndex)], id: &[u8]) -> Option<Vec<u8>>
         .ok()
 }
 
-/// The hit of message `id`: named from the listing of the first copy that
-/// holds it, in every copy that holds it, its snippet cut from that copy's
-/// bytes. None if no copy holds it any more.
+/// The hit of `found`: named from the listing of the first copy that
+/// holds it, in every copy that holds it, its snippet cut from the text its
+/// phrase check parsed or else from that copy's bytes. None if no copy
+/// holds it any more.
 fn hit(
-    mid: &MessageId,
+    found: &Hit<MessageId>,
     copies: &[(String, ReplicaIndex)],
-    snippets: &Snippets,
+    ranked: &Ranked<MessageId>,
 ) -> Option<SearchHit> {
-    let mid = *mid;
+    let mid = found.id;
     let holders: Vec<&(String, ReplicaIndex)> =
         copies.iter().filter(|(_, c)| c.contains(&mid)).collect();
     let (mailbox, copy) = holders.first()?;
     let entry = copy.get(&mid)?;
-    let snippet = match crate::read_checked(copy, mailbox, &mid) {
-        Ok(raw) => snippets.of_message(&raw),
-        Err(e) => {
-            tracing::warn!(%mailbox, "no snippet for a search hit: {e}");
-            String::new()
-        }
-    };
+    let snippet = ranked.snippet(found, || {
+        crate::read_checked(copy, mailbox, &mid)
+            .inspect_err(|e| tracing::warn!(%mailbox, "no snippet for a search hit: {e}"))
+            .ok()
+    });
     Some(SearchHit {
         id: mid,
         mailboxes: holders.iter().map(|(mb, _)| mb.clone()).collect(),

@@ -10,16 +10,18 @@
 //! it and how often, not where. Subject, sender, date and size come from the
 //! catalog (service) or the copy's listing (laptop); snippets are cut from,
 //! and phrases checked against, the message bytes the store or the copy
-//! already has ([`SearchQuery::build_checked`]).
+//! already has ([`SearchQuery::search`]).
 
 mod error;
 mod phrase;
 mod query;
+mod rank;
 mod schema;
 mod snippet;
 
 pub use error::{QueryError, SearchError};
 pub use phrase::MessageBytes;
 pub use query::{MAX_QUERY_NESTING, SearchQuery};
+pub use rank::{Hit, Ranked};
 pub use schema::{DocId, Fields, FromDocId, SCHEMA_VERSION, document, id_of, top_ids};
 pub use snippet::Snippets;

@@ -1,31 +1,36 @@
 //! Phrases without a positions file. The index keeps each word's documents
 //! and frequencies but not where in a text the word stands (positions were
-//! 40% of an index). A phrase is answered in two steps: the documents that
-//! hold all its words in the field are the candidates, and each candidate is
-//! checked against its message's text, read from the bytes the store or the
-//! copy already has and tokenized as its document was. The count of matches
-//! comes from tantivy's own phrase scorer run over those positions, and a
-//! match scores as tantivy's phrase query scores it (BM25 over the phrase's
-//! words with the count as frequency), so answers and ranking are those of a
-//! positional index.
+//! 40% of an index). A phrase's candidates are the documents that hold all
+//! its words in the field; a candidate is checked against its message's
+//! text, read from the bytes the store or the copy already has and tokenized
+//! as its document was. The count of matches comes from tantivy's own phrase
+//! scorer run over those positions, and a match scores as tantivy's phrase
+//! query scores it (BM25 over the phrase's words with the count as
+//! frequency), so answers and ranking are those of a positional index.
+//!
+//! Which candidates are checked, and in what order, is
+//! [`crate::rank`]'s: the count can be no higher than its words' frequencies
+//! allow ([`Phrase::most_matches`]), which bounds a candidate's score before
+//! it is read.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use satchel_message::MessageSummary;
 use tantivy::fieldnorm::FieldNormReader;
 use tantivy::index::SegmentId;
+use tantivy::postings::Postings;
 use tantivy::query::{Bm25Weight, EnableScoring, Explanation, Query, Scorer, Weight};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::{MAX_TOKEN_LEN, TextAnalyzer};
 use tantivy::{DocId, DocSet, Score, Searcher, SegmentReader, TERMINATED, Term};
 
-use crate::schema::{Fields, id_in_segment};
+use crate::schema::Fields;
 
 /// Where a phrase check reads a message: the raw bytes of the message whose
 /// id bytes are given, `None` if they cannot be read (then its documents do
-/// not match the phrase).
-pub type MessageBytes<'a> = dyn FnMut(&[u8]) -> Option<Vec<u8>> + 'a;
+/// not match the phrase). Called from several threads at once.
+pub type MessageBytes<'a> = dyn Fn(&[u8]) -> Option<Vec<u8>> + Sync + 'a;
 
 mod slop;
 
@@ -39,112 +44,170 @@ pub(crate) struct Phrase {
     pub slop: u32,
 }
 
-/// How many summaries one search keeps: a phrase of common words has
-/// candidates by the ten thousand, and a summary holds a whole body text.
-const KEPT_SUMMARIES: usize = 1024;
-
-/// The summaries read for one search, by id bytes: a message is read and
-/// parsed once however many phrases and fields check it (the first
-/// [`KEPT_SUMMARIES`] of them; later ones are read again if needed).
-pub(crate) struct Texts<'s, 'a> {
-    read: &'s mut MessageBytes<'a>,
-    seen: HashMap<Vec<u8>, Option<Arc<MessageSummary>>>,
-}
-
-impl<'s, 'a> Texts<'s, 'a> {
-    pub fn new(read: &'s mut MessageBytes<'a>) -> Self {
-        Texts {
-            read,
-            seen: HashMap::new(),
+impl Phrase {
+    /// The most matches a document can hold, given how often each word
+    /// occurs in its field (`freqs`, as in `terms`). Without slop a match
+    /// needs every word at its own place: at most the rarest word's count.
+    /// Tantivy's slop count uses up one position of its last word per match
+    /// (of both words, with two): at most the commonest word's count.
+    fn most_matches(&self, freqs: &[u32]) -> u32 {
+        let least = freqs.iter().copied().min().unwrap_or(0);
+        if self.slop == 0 || freqs.len() <= 2 {
+            least
+        } else {
+            freqs.iter().copied().max().unwrap_or(0)
         }
-    }
-
-    fn summary(&mut self, id: &[u8]) -> Option<Arc<MessageSummary>> {
-        if let Some(seen) = self.seen.get(id) {
-            return seen.clone();
-        }
-        let summary = (self.read)(id).map(|raw| Arc::new(MessageSummary::extract(&raw)));
-        if self.seen.len() < KEPT_SUMMARIES {
-            self.seen.insert(id.to_vec(), summary.clone());
-        }
-        summary
     }
 }
 
-/// The documents of each segment that match a phrase, with their match
-/// counts, in document order.
-type Counts = HashMap<SegmentId, Vec<(DocId, u32)>>;
-
-/// Finds the documents of `searcher` that match `phrase` and how often.
-pub(crate) fn check(
-    searcher: &Searcher,
-    f: &Fields,
-    phrase: Phrase,
-    texts: &mut Texts<'_, '_>,
-) -> tantivy::Result<CountedPhrase> {
-    let mut analyzer = searcher.index().tokenizer_for_field(phrase.field)?;
-    let mut counts = Counts::new();
-    for segment in searcher.segment_readers() {
-        let mut found = Vec::new();
-        let (docs, order) = candidates(segment, &phrase)?;
-        for doc in docs {
-            let Some(id) = id_in_segment::<Vec<u8>>(segment, f, doc)? else {
-                continue;
-            };
-            let Some(summary) = texts.summary(&id) else {
-                continue;
-            };
-            let values = f.texts(phrase.field, &summary);
-            let count = count_in(&mut analyzer, &values, &phrase, &order);
-            if count > 0 {
-                found.push((doc, count));
-            }
-        }
-        counts.insert(segment.segment_id(), found);
-    }
-    Ok(CountedPhrase {
-        phrase,
-        counts: Some(Arc::new(counts)),
-    })
+/// The candidates of a phrase in one segment: the live documents holding
+/// all its words in its field, in order, each with the most matches it can
+/// hold ([`Phrase::most_matches`]); and the order tantivy's phrase scorer
+/// would take the words in here (fewest documents first, then as in the
+/// phrase), which its slop count depends on.
+#[derive(Clone, Debug, Default)]
+struct Candidates {
+    docs: Vec<(DocId, u32)>,
+    order: Vec<usize>,
 }
 
-/// The live documents of `segment` that hold every word of `phrase` in its
-/// field, in order; and the order tantivy's phrase scorer would take the
-/// words in here (fewest documents first, then as in the phrase).
-fn candidates(
-    segment: &SegmentReader,
-    phrase: &Phrase,
-) -> tantivy::Result<(Vec<DocId>, Vec<usize>)> {
+/// The candidates of `phrase` in `segment`.
+fn candidates(segment: &SegmentReader, phrase: &Phrase) -> tantivy::Result<Candidates> {
     let inverted = segment.inverted_index(phrase.field)?;
     let mut postings = Vec::with_capacity(phrase.terms.len());
     for (_, term) in &phrase.terms {
-        match inverted.read_postings(term, IndexRecordOption::Basic)? {
+        match inverted.read_postings(term, IndexRecordOption::WithFreqs)? {
             Some(p) => postings.push(p),
-            None => return Ok((Vec::new(), Vec::new())),
+            None => return Ok(Candidates::default()),
         }
     }
     let mut order: Vec<usize> = (0..postings.len()).collect();
     order.sort_by_key(|&i| postings[i].cost());
     let alive = segment.alive_bitset();
-    let mut out = Vec::new();
-    let Some((first, rest)) = postings.split_first_mut() else {
-        return Ok((out, order));
+    let mut docs = Vec::new();
+    let Some(mut doc) = postings.first().map(|p| p.doc()) else {
+        return Ok(Candidates { docs, order });
     };
-    let mut doc = first.doc();
+    let mut freqs = vec![0; postings.len()];
     'next: while doc != TERMINATED {
-        for p in rest.iter_mut() {
+        for p in postings.iter_mut() {
             let at = if p.doc() >= doc { p.doc() } else { p.seek(doc) };
             if at > doc {
-                doc = first.seek(at);
+                doc = at;
                 continue 'next;
             }
         }
         if alive.is_none_or(|a| a.is_alive(doc)) {
-            out.push(doc);
+            for (freq, p) in freqs.iter_mut().zip(&postings) {
+                *freq = p.term_freq();
+            }
+            docs.push((doc, phrase.most_matches(&freqs)));
         }
-        doc = first.advance();
+        doc = postings[0].advance();
     }
-    Ok((out, order))
+    Ok(Candidates { docs, order })
+}
+
+/// One phrase of a search ([`crate::rank`]): its candidates, whether it
+/// stands under an odd number of `NOT`s, and the matches checked so far.
+/// Shared by the query that bounds scores and the one that ranks.
+pub(crate) struct PhraseSlot {
+    phrase: Phrase,
+    negated: bool,
+    candidates: HashMap<SegmentId, Candidates>,
+    /// Checked candidates that match, and how often, by segment.
+    matched: Mutex<HashMap<SegmentId, BTreeMap<DocId, u32>>>,
+}
+
+impl PhraseSlot {
+    /// The slot of `phrase` over `searcher`'s segments.
+    pub fn new(searcher: &Searcher, phrase: Phrase, negated: bool) -> tantivy::Result<Self> {
+        let mut all = HashMap::new();
+        for segment in searcher.segment_readers() {
+            all.insert(segment.segment_id(), candidates(segment, &phrase)?);
+        }
+        Ok(PhraseSlot {
+            phrase,
+            negated,
+            candidates: all,
+            matched: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The field the phrase is in.
+    pub fn field(&self) -> Field {
+        self.phrase.field
+    }
+
+    /// Whether document `doc` of `segment` is a candidate.
+    pub fn holds(&self, segment: SegmentId, doc: DocId) -> bool {
+        self.candidates
+            .get(&segment)
+            .is_some_and(|c| c.docs.binary_search_by_key(&doc, |&(d, _)| d).is_ok())
+    }
+
+    /// How often the phrase occurs in `summary`, the message of a candidate
+    /// of `segment`.
+    pub fn count(
+        &self,
+        analyzer: &mut TextAnalyzer,
+        f: &Fields,
+        segment: SegmentId,
+        summary: &MessageSummary,
+    ) -> u32 {
+        let order = self
+            .candidates
+            .get(&segment)
+            .map_or(&[][..], |c| c.order.as_slice());
+        count_in(
+            analyzer,
+            &f.texts(self.phrase.field, summary),
+            &self.phrase,
+            order,
+        )
+    }
+
+    /// Records that document `doc` of `segment` was checked and matches
+    /// `count` times.
+    pub fn record(&self, segment: SegmentId, doc: DocId, count: u32) {
+        if count == 0 {
+            return;
+        }
+        let mut matched = self.matched.lock().unwrap_or_else(|p| p.into_inner());
+        matched.entry(segment).or_default().insert(doc, count);
+    }
+
+    /// The documents of `segment` a query of this phrase matches in
+    /// `mode`, with their counts, in order.
+    fn docs(&self, segment: SegmentId, mode: Mode) -> Vec<(DocId, u32)> {
+        match mode {
+            Mode::Bound if self.negated => Vec::new(),
+            Mode::Bound => self
+                .candidates
+                .get(&segment)
+                .map(|c| c.docs.clone())
+                .unwrap_or_default(),
+            Mode::Checked => {
+                let matched = self.matched.lock().unwrap_or_else(|p| p.into_inner());
+                matched
+                    .get(&segment)
+                    .map(|docs| docs.iter().map(|(&d, &n)| (d, n)).collect())
+                    .unwrap_or_default()
+            }
+        }
+    }
+}
+
+/// How a phrase of a search answers (see [`crate::rank`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Before any check: as if every candidate matched as often as it can,
+    /// or, under an odd number of `NOT`s, as if none did. The whole query
+    /// then finds every document the checked one finds, each scored at
+    /// least as high.
+    Bound,
+    /// The candidates recorded as checked and matching.
+    Checked,
 }
 
 /// How often `phrase` occurs in the values of one document's field, as
@@ -208,13 +271,20 @@ fn positions(
     out
 }
 
-/// A phrase whose matches are known (see [`check`]): a query over exactly
-/// those documents, scored as tantivy's `PhraseQuery` scores them.
+/// A phrase as a tantivy query: over the documents its source says match,
+/// scored as tantivy's `PhraseQuery` scores them.
 #[derive(Clone)]
 pub(crate) struct CountedPhrase {
     phrase: Phrase,
-    /// `None`: not checked; every candidate counts as one match.
-    counts: Option<Arc<Counts>>,
+    source: Source,
+}
+
+#[derive(Clone)]
+enum Source {
+    /// Not checked: every candidate counts as one match.
+    Unchecked,
+    /// A phrase of a ranked search.
+    Slot(Arc<PhraseSlot>, Mode),
 }
 
 impl CountedPhrase {
@@ -222,7 +292,15 @@ impl CountedPhrase {
     pub fn unchecked(phrase: Phrase) -> Self {
         CountedPhrase {
             phrase,
-            counts: None,
+            source: Source::Unchecked,
+        }
+    }
+
+    /// The phrase of `slot` in `mode`.
+    pub fn of_slot(slot: Arc<PhraseSlot>, mode: Mode) -> Self {
+        CountedPhrase {
+            phrase: slot.phrase.clone(),
+            source: Source::Slot(slot, mode),
         }
     }
 }
@@ -248,7 +326,7 @@ impl Query for CountedPhrase {
         Ok(Box::new(CountedWeight {
             phrase: self.phrase.clone(),
             bm25,
-            counts: self.counts.clone(),
+            source: self.source.clone(),
         }))
     }
 
@@ -262,7 +340,7 @@ impl Query for CountedPhrase {
 struct CountedWeight {
     phrase: Phrase,
     bm25: Option<Bm25Weight>,
-    counts: Option<Arc<Counts>>,
+    source: Source,
 }
 
 impl CountedWeight {
@@ -276,16 +354,15 @@ impl CountedWeight {
         Ok(FieldNormReader::constant(reader.max_doc(), 1))
     }
 
+    /// The scorer of `reader`, over what the source says matches now (a
+    /// ranked search records more matches between its scorers).
     fn counted(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<CountedScorer> {
-        let docs = match &self.counts {
-            Some(counts) => counts
-                .get(&reader.segment_id())
-                .cloned()
-                .unwrap_or_default(),
-            None => candidates(reader, &self.phrase)?
-                .0
+        let docs = match &self.source {
+            Source::Slot(slot, mode) => slot.docs(reader.segment_id(), *mode),
+            Source::Unchecked => candidates(reader, &self.phrase)?
+                .docs
                 .into_iter()
-                .map(|doc| (doc, 1))
+                .map(|(doc, _)| (doc, 1))
                 .collect(),
         };
         Ok(CountedScorer {

@@ -14,8 +14,11 @@ use tantivy::schema::Field;
 use tantivy::{DateTime, Index, Score, Searcher, Term};
 
 use crate::error::{QueryError, SearchError};
-use crate::phrase::{self, CountedPhrase, MessageBytes, Phrase, Texts};
-use crate::schema::Fields;
+use std::sync::Arc;
+
+use crate::phrase::{CountedPhrase, MessageBytes, Mode, Phrase, PhraseSlot};
+use crate::rank::{self, Ranked};
+use crate::schema::{Fields, FromDocId};
 
 /// How deeply a query may nest groups and `NOT`s. The query grammar and every
 /// walk of its tree recurse once per level: 5,000 nested parentheses overflowed
@@ -73,7 +76,7 @@ impl SearchQuery {
         f: &Fields,
         within: Option<&[&str]>,
     ) -> Result<Box<dyn Query>, QueryError> {
-        let words = self.words(index, f, &mut |p| {
+        let words = self.words(index, f, &mut |p, _| {
             Ok(Box::new(CountedPhrase::unchecked(p)) as Box<dyn Query>)
         });
         match words {
@@ -85,23 +88,44 @@ impl SearchQuery {
         }
     }
 
-    /// The query as [`SearchQuery::build`] makes it, its phrases checked
-    /// against the messages' texts: `read` gives the raw bytes of the
-    /// message whose id bytes it is given (from the store or the copy).
-    /// Only the candidates of a phrase (documents with all its words) are
-    /// read, each once. The query is for `searcher`'s segments.
-    pub fn build_checked(
+    /// The best `limit` documents for the query, best first, as a
+    /// positional index would rank them (score, then index order), with
+    /// its phrases checked against the messages' texts: `read` gives the
+    /// raw bytes of the message whose id bytes it is given (from the store
+    /// or the copy). The other clauses (words, day range, mailboxes) choose
+    /// the candidates first, and only as many are checked as it takes to
+    /// know the best `limit` (see [`crate::rank`]).
+    pub fn search<T: FromDocId>(
         &self,
         searcher: &Searcher,
         f: &Fields,
         within: Option<&[&str]>,
-        read: &mut MessageBytes<'_>,
-    ) -> Result<Box<dyn Query>, SearchError> {
-        let mut texts = Texts::new(read);
-        let words = self.words(searcher.index(), f, &mut |p| {
-            Ok(Box::new(phrase::check(searcher, f, p, &mut texts)?) as Box<dyn Query>)
+        limit: usize,
+        read: &MessageBytes<'_>,
+    ) -> Result<Ranked<T>, SearchError> {
+        let mut slots = Vec::new();
+        let bound = self.words(searcher.index(), f, &mut |p, negated| {
+            let slot = Arc::new(PhraseSlot::new(searcher, p, negated)?);
+            slots.push(slot.clone());
+            Ok(Box::new(CountedPhrase::of_slot(slot, Mode::Bound)) as Box<dyn Query>)
         })?;
-        Ok(self.filtered(words, f, within))
+        // The same walk meets the same phrases in the same order.
+        let mut same = slots.iter();
+        let checked = self.words(searcher.index(), f, &mut |_, _| {
+            let slot = same
+                .next()
+                .ok_or_else(|| tantivy::TantivyError::InternalError("a phrase met once".into()))?;
+            Ok(Box::new(CountedPhrase::of_slot(slot.clone(), Mode::Checked)) as Box<dyn Query>)
+        })?;
+        let search = rank::Search {
+            searcher,
+            fields: f,
+            bound: self.filtered(bound, f, within),
+            checked: self.filtered(checked, f, within),
+            slots: &slots,
+            bounds_hold: !self.words.as_ref().is_some_and(negative_boost),
+        };
+        Ok(search.best(limit, read)?)
     }
 
     /// The words of the query; each phrase made by `phrases`.
@@ -124,6 +148,7 @@ impl SearchQuery {
             parser,
             index,
             phrases,
+            negated: false,
         };
         let converted = b.convert(ast.clone())?;
         if converted.all_negative && !converted.empty_clause {
@@ -161,8 +186,9 @@ impl SearchQuery {
     }
 }
 
-/// Makes the query of one phrase.
-type PhraseMaker<'a> = dyn FnMut(Phrase) -> Result<Box<dyn Query>, SearchError> + 'a;
+/// Makes the query of one phrase; told whether it stands under an odd
+/// number of `NOT`s.
+type PhraseMaker<'a> = dyn FnMut(Phrase, bool) -> Result<Box<dyn Query>, SearchError> + 'a;
 
 /// A part of the query tree as tantivy's parser would make it.
 struct Converted {
@@ -184,6 +210,8 @@ struct Builder<'p, 'i> {
     parser: QueryParser,
     index: &'i Index,
     phrases: &'p mut PhraseMaker<'p>,
+    /// Whether the part being converted stands under an odd number of `NOT`s.
+    negated: bool,
 }
 
 impl Builder<'_, '_> {
@@ -195,7 +223,11 @@ impl Builder<'_, '_> {
                 let mut all_negative = true;
                 for (occur, child) in children {
                     let occur = occur.unwrap_or(Occur::Must);
-                    let child = self.convert(child)?;
+                    let flip = occur == Occur::MustNot;
+                    self.negated ^= flip;
+                    let child = self.convert(child);
+                    self.negated ^= flip;
+                    let child = child?;
                     all_negative &= occur == Occur::MustNot || child.all_negative;
                     if let Some(q) = child.query {
                         clauses.push((occur, q));
@@ -277,11 +309,14 @@ impl Builder<'_, '_> {
         if terms.iter().map(|(_, t)| t).ne(p.phrase_terms().iter()) {
             return Err(QueryError::Syntax(text.to_string()).into());
         }
-        (self.phrases)(Phrase {
-            field: p.field(),
-            terms,
-            slop,
-        })
+        (self.phrases)(
+            Phrase {
+                field: p.field(),
+                terms,
+                slop,
+            },
+            self.negated,
+        )
     }
 }
 
@@ -299,6 +334,16 @@ fn phrase_terms(
     });
     terms.sort_by_key(|&(offset, _)| offset);
     Ok(terms)
+}
+
+/// Whether the query boosts a part by less than nothing (`a^-1`): a match
+/// then lowers a score, and a phrase's most matches no longer bound it.
+fn negative_boost(ast: &UserInputAst) -> bool {
+    match ast {
+        UserInputAst::Clause(clauses) => clauses.iter().any(|(_, a)| negative_boost(a)),
+        UserInputAst::Boost(inner, boost) => boost.into_inner() < 0.0 || negative_boost(inner),
+        UserInputAst::Leaf(_) => false,
+    }
 }
 
 /// Gives every group made only of `NOT`s something to subtract from: all
