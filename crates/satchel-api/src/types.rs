@@ -383,7 +383,14 @@ pub struct JobView {
     /// RFC 3339 UTC (`Z`, whole seconds), like every time the API gives.
     pub started: String,
     pub finished: Option<String>,
-    /// "running", "ok", "failed" or "interrupted".
+    /// "running", "ok", "failed", "interrupted" (its node stopped) or
+    /// "abandoned" (its node stopped beating; seen by another node).
     pub outcome: String,
     pub detail: serde_json::Value,
+    /// The node (service) that ran it, when several share one catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// The scheduled instant that started it, if a schedule did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firing: Option<String>,
 }

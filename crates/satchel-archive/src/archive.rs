@@ -151,8 +151,24 @@ impl Archive {
             .collect())
     }
 
+    /// The inverse of [`Archive::resolve`]: a repository folder inside the data
+    /// folder as the catalog records it, relative to the data folder (symbolic
+    /// links followed), so each node on one catalog finds it in its own data
+    /// folder. A folder elsewhere stays absolute: every node must then see it
+    /// at that same path (a shared mount). The folder must exist.
+    pub fn recorded(&self, folder: &Path) -> PathBuf {
+        let (Ok(root), Ok(abs)) = (self.root.canonicalize(), folder.canonicalize()) else {
+            return folder.to_path_buf();
+        };
+        match abs.strip_prefix(&root) {
+            Ok(inside) if !inside.as_os_str().is_empty() => inside.to_path_buf(),
+            _ => folder.to_path_buf(),
+        }
+    }
+
     /// Repository folders inside the data folder are recorded relative to it, so
-    /// a data folder can be moved (or restored elsewhere) as a whole.
+    /// a data folder can be moved (or restored elsewhere) as a whole, and each
+    /// node on one catalog resolves them in its own data folder.
     pub fn resolve(&self, repo_path: &Path) -> PathBuf {
         if repo_path.is_relative() {
             self.root.join(repo_path)

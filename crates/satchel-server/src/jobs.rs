@@ -7,21 +7,25 @@
 //! schedule) are the service's component `jobs` in the archive's catalog
 //! (SQLite or PostgreSQL), with their own migrations ([`migrate`]).
 //!
+//! Several services ("nodes") may share one catalog: each names itself
+//! ([`claims::node_id`]), each job row says which node runs it and when it
+//! last beat, and a scheduled firing or a job that must run alone is claimed
+//! in the catalog ([`claims`]), so it runs once across the nodes.
+//!
 //! The runtime state ([`JobRuntime`]) belongs to the [`crate::Service`]: the
-//! `Notify` that wakes the scheduler when a schedule changes and the set of
-//! mailboxes with an archive run in progress. Nothing is global, so two
-//! services in one process (tests) never share it.
+//! node's name, the `Notify` that wakes the scheduler when a schedule changes
+//! and the leases this node holds. Nothing is global, so two services in one
+//! process (tests) never share it.
 
+pub mod claims;
 pub mod schedule;
 
 use chrono::{DateTime, Utc};
+use claims::{Held, Lease};
 use satchel_api as api;
 use satchel_archive::ArchiveError;
 use satchel_archive::catalog::{Catalog, Db, Migration, Row, now};
 use satchel_archive::params;
-use std::collections::HashSet;
-use std::sync::Mutex;
-use std::sync::atomic::AtomicBool;
 use tokio::sync::Notify;
 
 type Result<T, E = ArchiveError> = std::result::Result<T, E>;
@@ -69,14 +73,62 @@ CREATE TABLE IF NOT EXISTS archive_schedules(
 );
 "#;
 
+/// Version 2: several nodes on one catalog. Each job row names its node,
+/// its last heartbeat and, when a schedule started it, the firing; claims of
+/// firings and leases of jobs that run alone ([`claims`]).
+const V2: &str = r#"
+ALTER TABLE jobs ADD COLUMN node TEXT;
+ALTER TABLE jobs ADD COLUMN heartbeat INTEGER;
+ALTER TABLE jobs ADD COLUMN firing INTEGER;
+CREATE TABLE job_claims(
+  schedule TEXT NOT NULL,
+  firing INTEGER NOT NULL,
+  node TEXT NOT NULL,
+  claimed INTEGER NOT NULL,
+  PRIMARY KEY(schedule, firing)
+);
+CREATE INDEX job_claims_by_firing ON job_claims(firing);
+CREATE TABLE job_leases(
+  key TEXT PRIMARY KEY,
+  node TEXT NOT NULL,
+  expires INTEGER NOT NULL
+);
+"#;
+
+/// Version 2 in PostgreSQL.
+const PG_V2: &str = r#"
+ALTER TABLE jobs ADD COLUMN node TEXT COLLATE "C";
+ALTER TABLE jobs ADD COLUMN heartbeat BIGINT;
+ALTER TABLE jobs ADD COLUMN firing BIGINT;
+CREATE TABLE job_claims(
+  schedule TEXT COLLATE "C" NOT NULL,
+  firing BIGINT NOT NULL,
+  node TEXT COLLATE "C" NOT NULL,
+  claimed BIGINT NOT NULL,
+  PRIMARY KEY(schedule, firing)
+);
+CREATE INDEX job_claims_by_firing ON job_claims(firing);
+CREATE TABLE job_leases(
+  key TEXT COLLATE "C" PRIMARY KEY,
+  node TEXT COLLATE "C" NOT NULL,
+  expires BIGINT NOT NULL
+);
+"#;
+
 /// Creates or upgrades the jobs tables; run once when the service opens.
 pub fn migrate(cat: &Catalog) -> Result<()> {
     cat.migrate_component(
         COMPONENT,
-        &[Migration {
-            sqlite: V1,
-            postgres: PG_V1,
-        }],
+        &[
+            Migration {
+                sqlite: V1,
+                postgres: PG_V1,
+            },
+            Migration {
+                sqlite: V2,
+                postgres: PG_V2,
+            },
+        ],
     )
 }
 
@@ -84,6 +136,32 @@ pub fn migrate(cat: &Catalog) -> Result<()> {
 pub const OFFLINE_UPDATE: &str = "offline-update";
 pub const OFFLINE_FLUSH: &str = "offline-flush";
 pub const ARCHIVE: &str = "archive";
+
+/// Who started a job: a person's request, or a schedule's firing (the
+/// cron's scheduled instant, Unix seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    Request,
+    Schedule { firing: i64 },
+}
+
+impl Trigger {
+    /// As the logs say it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Request => "request",
+            Trigger::Schedule { .. } => "schedule",
+        }
+    }
+
+    /// The firing a schedule started it for.
+    pub fn firing(self) -> Option<i64> {
+        match self {
+            Trigger::Request => None,
+            Trigger::Schedule { firing } => Some(firing),
+        }
+    }
+}
 
 /// The one format of times on every endpoint and in every CLI output:
 /// RFC 3339, UTC, `Z`, whole seconds (`2026-05-01T06:00:03Z`). Written by
@@ -107,9 +185,13 @@ pub struct Job {
     /// Unix seconds.
     pub started: i64,
     pub finished: Option<i64>,
-    /// "running", "ok", "failed" or "interrupted".
+    /// "running", "ok", "failed", "interrupted" or "abandoned".
     pub outcome: String,
     pub detail: serde_json::Value,
+    /// The node that ran it (None: recorded before nodes had names).
+    pub node: Option<String>,
+    /// The scheduled instant (Unix seconds) that started it, if a schedule did.
+    pub firing: Option<i64>,
 }
 
 impl Job {
@@ -123,16 +205,21 @@ impl Job {
             finished: self.finished.and_then(unix_time),
             outcome: self.outcome,
             detail: self.detail,
+            node: self.node,
+            firing: self.firing.and_then(unix_time),
         }
     }
 }
 
-/// Records a job as running; returns its id.
-pub fn start(db: &Db, kind: &str, mailbox: Option<&str>) -> Result<i64> {
+/// Records a job as running on `node`; returns its id. A job started on a
+/// thread inside [`claims::with_firing`] records that firing.
+pub fn start(db: &Db, node: &str, kind: &str, mailbox: Option<&str>) -> Result<i64> {
+    let now = Utc::now().timestamp();
     db.query_one(
-        "INSERT INTO jobs(kind, mailbox, started, outcome) VALUES ($1, $2, $3, 'running')
+        "INSERT INTO jobs(kind, mailbox, started, outcome, node, heartbeat, firing)
+         VALUES ($1, $2, $3, 'running', $4, $3, $5)
          RETURNING id",
-        params![kind, mailbox, Utc::now().timestamp()],
+        params![kind, mailbox, now, node, claims::current_firing()],
     )?
     .get(0)
 }
@@ -155,18 +242,10 @@ pub fn set_detail(db: &Db, id: i64, detail: &serde_json::Value) -> Result<()> {
     Ok(())
 }
 
-/// Jobs still 'running' when the service starts were cut short by its stop.
-pub fn mark_interrupted(db: &Db) -> Result<usize> {
-    Ok(db.execute(
-        "UPDATE jobs SET outcome = 'interrupted', finished = $1 WHERE outcome = 'running'",
-        params![Utc::now().timestamp()],
-    )? as usize)
-}
-
 /// The most recent jobs first, of one kind and one mailbox if given.
 pub fn list(db: &Db, kind: Option<&str>, mailbox: Option<&str>, limit: usize) -> Result<Vec<Job>> {
     db.query(
-        "SELECT id, kind, mailbox, started, finished, outcome, detail FROM jobs
+        "SELECT id, kind, mailbox, started, finished, outcome, detail, node, firing FROM jobs
          WHERE (CAST($1 AS TEXT) IS NULL OR kind = $1)
            AND (CAST($2 AS TEXT) IS NULL OR mailbox = $2)
          ORDER BY id DESC LIMIT $3",
@@ -189,6 +268,8 @@ fn job_row(r: &Row) -> Result<Job> {
         // Written by this code as JSON; an unreadable detail shows as null
         // rather than hiding the whole log.
         detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+        node: r.get(7)?,
+        firing: r.get(8)?,
     })
 }
 
@@ -277,19 +358,70 @@ fn schedule_row(r: &Row) -> Result<ArchiveSchedule> {
 }
 
 /// The service's job machinery while it runs.
-#[derive(Default)]
 pub struct JobRuntime {
+    /// This node's name in the catalog ([`claims::node_id`]).
+    pub(crate) node: String,
     /// Wakes the scheduler when any schedule changes.
     pub(crate) schedule_changed: Notify,
-    /// Mailboxes with an archive run in progress (one at a time per mailbox).
-    pub(crate) archive_running: Mutex<HashSet<String>>,
-    /// A scheduled update of every enabled offline mailbox is in progress.
-    pub(crate) offline_running: AtomicBool,
+    /// The leases this node holds, renewed by its heartbeat.
+    held: Held,
 }
 
 impl JobRuntime {
+    pub fn new(node: String) -> Self {
+        JobRuntime {
+            node,
+            schedule_changed: Notify::new(),
+            held: Held::default(),
+        }
+    }
+
     /// Tells the scheduler to re-read the schedules.
     pub fn schedules_changed(&self) {
         self.schedule_changed.notify_one();
     }
+
+    /// Records a job as running on this node; returns its id.
+    pub fn start(&self, db: &Db, kind: &str, mailbox: Option<&str>) -> Result<i64> {
+        start(db, &self.node, kind, mailbox)
+    }
+
+    /// Takes lease `key` (a job that runs alone across the nodes); None while
+    /// it runs on any node.
+    pub fn lease(&self, db: &Db, key: &str) -> Result<Option<Lease>> {
+        Lease::take(db, key, &self.node, &self.held, Utc::now().timestamp())
+    }
+
+    /// One heartbeat: renews this node's leases and running jobs, and marks
+    /// other nodes' jobs abandoned once their heartbeat is older than the
+    /// lease; how many it marked.
+    pub fn beat(&self, db: &Db) -> Result<usize> {
+        let now = Utc::now().timestamp();
+        {
+            let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            claims::beat(db, &self.node, &held, now)?;
+        }
+        claims::mark_abandoned(db, &self.node, now)
+    }
+
+    /// Claims `firing` of `schedule` for this node (true: run it here), and
+    /// prunes claims older than [`claims::CLAIMS_KEPT_SECS`].
+    pub fn claim(&self, db: &Db, schedule: &str, firing: i64) -> Result<bool> {
+        let now = Utc::now().timestamp();
+        claims::prune_claims(db, now - claims::CLAIMS_KEPT_SECS)?;
+        claims::claim(db, schedule, firing, &self.node, now)
+    }
+
+    /// At start: this node's jobs left running by its previous stop.
+    pub fn mark_interrupted(&self, db: &Db) -> Result<usize> {
+        claims::mark_interrupted(db, &self.node, Utc::now().timestamp())
+    }
 }
+
+/// The lease key of an IMAP archive run of `mailbox`.
+pub fn archive_lease(mailbox: &str) -> String {
+    format!("archive:{mailbox}")
+}
+
+/// The lease key of the scheduled update of every offline mailbox.
+pub const OFFLINE_ALL_LEASE: &str = "offline-update-all";

@@ -562,7 +562,9 @@ impl Service {
             jobs::OFFLINE_UPDATE
         };
         let writer = self.offline_writer(mailbox)?;
-        let job = jobs::start(self.archive.catalog()?.db(), kind, Some(mailbox))?;
+        let job = self
+            .jobs
+            .start(self.archive.catalog()?.db(), kind, Some(mailbox))?;
         let result = self.run_update(&writer, mailbox, flush).map(|mut r| {
             r.job = job;
             r

@@ -133,7 +133,8 @@ impl Service {
             crate::console::sessions::migrate(&cat)?;
             crate::audit::migrate(&cat)?;
         }
-        let interrupted = crate::jobs::mark_interrupted(archive.catalog()?.db())?;
+        let jobs = crate::jobs::JobRuntime::new(crate::jobs::claims::node_id(data)?);
+        let interrupted = jobs.mark_interrupted(archive.catalog()?.db())?;
         if interrupted > 0 {
             tracing::warn!(interrupted, "jobs cut short by the previous stop");
         }
@@ -141,7 +142,7 @@ impl Service {
             archive,
             verified: VerifiedCache::default(),
             offline: crate::offline::OfflineRuntime::new(data),
-            jobs: Default::default(),
+            jobs,
             throttle: Default::default(),
             hashing: crate::signin::HashSlots::new(crate::signin::default_hash_slots()),
         };
@@ -345,7 +346,11 @@ impl Service {
         validate_name("repository name", &new.name)?;
         let repo = match &new.s3 {
             Some(url) => s3_repository(new, url)?,
-            None => disk_repository(new)?,
+            None => {
+                let mut repo = disk_repository(new)?;
+                repo.path = self.archive.recorded(&repo.path);
+                repo
+            }
         };
         self.archive.catalog()?.add_repository(&repo)?;
         self.audit(

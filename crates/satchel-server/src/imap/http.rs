@@ -43,7 +43,7 @@ async fn start(
         )
     })
     .await?;
-    super::start_run(s, address, policy, "request")
+    super::start_run(s, address, policy, crate::jobs::Trigger::Request)
         .await
         .map(Json)
 }

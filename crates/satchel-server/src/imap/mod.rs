@@ -14,37 +14,64 @@ use std::sync::Arc;
 
 pub const JOB_KIND: &str = jobs::ARCHIVE;
 
-/// A mailbox's place in the service's set of running archive runs, freed
-/// when the run ends, however it ends.
+/// A mailbox's lease on archive runs (the catalog's `job_leases`): one run at
+/// a time per mailbox across every node, given back when the run ends.
 struct RunSlot {
     service: Arc<Service>,
-    address: String,
+    lease: Option<jobs::claims::Lease>,
 }
 
 impl RunSlot {
-    /// Takes the mailbox's slot, or refuses: one run at a time per mailbox.
+    /// Takes the mailbox's lease, or refuses: one run at a time per mailbox.
     fn take(service: &Arc<Service>, address: &str) -> Result<RunSlot> {
-        let mut running = service
+        let key = jobs::archive_lease(address);
+        let lease = service
             .jobs
-            .archive_running
-            .lock()
-            .map_err(|_| ServiceError::Internal("run registry poisoned".into()))?;
-        if !running.insert(address.to_string()) {
-            return Err(ServiceError::Conflict(format!(
+            .lease(service.archive().catalog()?.db(), &key)?;
+        match lease {
+            Some(lease) => Ok(RunSlot {
+                service: service.clone(),
+                lease: Some(lease),
+            }),
+            None => Err(ServiceError::Conflict(format!(
                 "an archive run of {address} is already in progress"
-            )));
+            ))),
         }
-        Ok(RunSlot {
-            service: service.clone(),
-            address: address.to_string(),
-        })
+    }
+}
+
+impl RunSlot {
+    /// Gives the lease back at once (blocking on the catalog), so a run
+    /// asked for right after this one ends is not refused.
+    fn release(mut self) {
+        if let Some(lease) = self.lease.take() {
+            give_back(&self.service, lease);
+        }
+    }
+}
+
+fn give_back(service: &Service, lease: jobs::claims::Lease) {
+    if let Err(e) = service
+        .archive()
+        .catalog()
+        .and_then(|c| lease.release(c.db()))
+    {
+        tracing::warn!(error = %e, "cannot give back an archive run's lease");
     }
 }
 
 impl Drop for RunSlot {
+    /// A slot not released (the run's task panicked) is given back off the
+    /// async workers.
     fn drop(&mut self) {
-        if let Ok(mut r) = self.service.jobs.archive_running.lock() {
-            r.remove(&self.address);
+        let Some(lease) = self.lease.take() else {
+            return;
+        };
+        let service = self.service.clone();
+        let release = move || give_back(&service, lease);
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(release)),
+            Err(_) => release(),
         }
     }
 }
@@ -57,32 +84,41 @@ pub fn run_error(e: RunError) -> ServiceError {
     }
 }
 
-/// Runs an archive run of `address` to its end and records it. `trigger` is
-/// "request" or "schedule". The run continues even if the requester goes away.
+/// Records the start of a run of `address` (after checking its settings: a
+/// mailbox without IMAP is a 400, not a failed run); the job's id.
+fn record_start(service: &Service, address: &str, trigger: jobs::Trigger) -> Result<i64> {
+    satchel_mailbox::Account::of_mailbox(service.archive(), address).map_err(run_error)?;
+    let cat = service.archive().catalog()?;
+    Ok(jobs::claims::with_firing(trigger.firing(), || {
+        service.jobs.start(cat.db(), JOB_KIND, Some(address))
+    })?)
+}
+
+/// Runs an archive run of `address` to its end and records it; `trigger`
+/// says who asked (a person, or a schedule's firing). The run continues even if the requester goes away.
 pub async fn start_run(
     service: Arc<Service>,
     address: String,
     policy: api::ArchivePolicy,
-    trigger: &'static str,
+    trigger: jobs::Trigger,
 ) -> Result<api::ArchiveRunSummary> {
     satchel_mailbox::run::validate(&policy).map_err(run_error)?;
-    let slot = RunSlot::take(&service, &address)?;
     let svc = service.clone();
     let addr = address.clone();
-    let job = tokio::task::spawn_blocking(move || -> Result<i64> {
-        // Settings are checked before a record is made: a mailbox without IMAP
-        // is a 400, not a failed run.
-        satchel_mailbox::Account::of_mailbox(svc.archive(), &addr).map_err(run_error)?;
-        Ok(jobs::start(
-            svc.archive().catalog()?.db(),
-            JOB_KIND,
-            Some(&addr),
-        )?)
+    let (slot, job) = tokio::task::spawn_blocking(move || -> Result<(RunSlot, i64)> {
+        let slot = RunSlot::take(&svc, &addr)?;
+        match record_start(&svc, &addr, trigger) {
+            Ok(job) => Ok((slot, job)),
+            Err(e) => {
+                slot.release();
+                Err(e)
+            }
+        }
     })
     .await??;
+    let trigger = trigger.as_str();
     tracing::info!(%address, job, trigger, "archive run started");
     let task = tokio::spawn(async move {
-        let _slot = slot;
         let archive = service.archive();
         let mut last = std::time::Instant::now();
         let mut progress = |s: &api::ArchiveRunSummary| {
@@ -110,6 +146,7 @@ pub async fn start_run(
         if let Err(e) = recorded {
             tracing::error!(job, error = %e, "cannot record the end of an archive run");
         }
+        tokio::task::block_in_place(|| slot.release());
         tracing::info!(
             %address, job, outcome,
             archived = summary.archived, stubbed = summary.stubbed, failed = summary.failed,

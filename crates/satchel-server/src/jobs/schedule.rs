@@ -2,14 +2,19 @@
 //! fields with seconds first and an optional year), in the service's local
 //! time, and the task that knows every schedule — the offline update schedule
 //! and each mailbox's IMAP archive schedule — and starts the due jobs.
+//!
+//! With several nodes on one catalog every node's scheduler wakes for every
+//! firing; the node that claims the firing in the catalog runs it, the others
+//! skip it ([`claims`]). Nodes must share one time zone: a schedule is read
+//! in the service's local time, and the claim is of the scheduled instant.
 
+use crate::jobs::{Trigger, claims};
 use crate::service::Service;
 use chrono::{DateTime, Local};
 use croner::Cron;
 use croner::parser::CronParser;
 use satchel_api::ArchivePolicy;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 /// Parses an administrator's cron expression: 5 fields (minute hour
 /// day-of-month month day-of-week, Sunday = 0 or 7, names allowed), or 6/7
@@ -78,10 +83,21 @@ fn due_list(service: &Service, after: &DateTime<Local>) -> Vec<(DateTime<Local>,
         .collect()
 }
 
-/// Runs until the process ends: sleeps until the earliest next time of any
-/// schedule (re-read as soon as one changes), then starts the jobs due then,
-/// each in its own task, so a long archive run never delays another job.
+/// How long the scheduler sleeps at most before reading the schedules again:
+/// a schedule changed through another node (which cannot wake this one) is
+/// seen within this.
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs until the process ends: the scheduler and this node's heartbeat.
 pub async fn run(service: Arc<Service>) {
+    tokio::join!(fire_when_due(service.clone()), heartbeat(service));
+}
+
+/// Sleeps until the earliest next time of any schedule (re-read as soon as
+/// one changes here, and every [`RECHECK`] for changes made elsewhere), then
+/// starts the jobs due then, each in its own task, so a long archive run
+/// never delays another job.
+async fn fire_when_due(service: Arc<Service>) {
     // The last time fired: nothing fires twice for the same time.
     let mut fired = Local::now();
     loop {
@@ -91,11 +107,15 @@ pub async fn run(service: Arc<Service>) {
         let list = tokio::task::spawn_blocking(move || due_list(&s, &after))
             .await
             .unwrap_or_default();
-        let Some(at) = list.iter().map(|(t, _)| *t).min() else {
-            changed.await;
+        let at = list.iter().map(|(t, _)| *t).min();
+        let wait = at.map(|at| (at - Local::now()).to_std().unwrap_or_default());
+        let Some((at, wait)) = at.zip(wait).filter(|(_, w)| *w <= RECHECK) else {
+            tokio::select! {
+                _ = tokio::time::sleep(RECHECK) => {}
+                _ = changed => {}
+            }
             continue;
         };
-        let wait = (at - Local::now()).to_std().unwrap_or_default();
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = changed => continue,
@@ -107,30 +127,105 @@ pub async fn run(service: Arc<Service>) {
     }
 }
 
-/// Starts one due job in its own task.
+/// Beats every [`claims::HEARTBEAT`], the first time at once (which also
+/// marks the jobs of nodes that died while this one was down abandoned).
+async fn heartbeat(service: Arc<Service>) {
+    let mut every = tokio::time::interval(claims::HEARTBEAT);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let s = service.clone();
+        let beat = tokio::task::spawn_blocking(move || s.jobs.beat(s.archive().catalog()?.db()));
+        match beat.await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(abandoned)) => {
+                tracing::warn!(
+                    abandoned,
+                    "jobs of a node that stopped beating marked abandoned"
+                )
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "job heartbeat"),
+            Err(e) => tracing::error!(error = %e, "job heartbeat task failed"),
+        }
+    }
+}
+
+impl Due {
+    /// The schedule's name in `job_claims`.
+    fn schedule_key(&self) -> String {
+        match self {
+            Due::OfflineUpdate => "offline-update".to_string(),
+            Due::Archive { mailbox, .. } => crate::jobs::archive_lease(mailbox),
+        }
+    }
+}
+
+/// Starts one due job in its own task, if this node claims its firing.
 fn start(service: &Arc<Service>, due: Due, at: DateTime<Local>) {
     let service = service.clone();
+    tokio::spawn(async move {
+        let firing = at.timestamp();
+        let s = service.clone();
+        let key = due.schedule_key();
+        let claimed = tokio::task::spawn_blocking(move || {
+            s.jobs.claim(s.archive().catalog()?.db(), &key, firing)
+        })
+        .await;
+        match claimed {
+            Ok(Ok(true)) => run_due(service, due, firing).await,
+            Ok(Ok(false)) => tracing::debug!(?due, %at, "firing claimed by another node"),
+            Ok(Err(e)) => tracing::error!(?due, %at, error = %e, "cannot claim a firing; skipped"),
+            Err(e) => tracing::error!(?due, %at, error = %e, "claiming a firing failed"),
+        }
+    });
+}
+
+/// Runs one claimed firing's job.
+async fn run_due(service: Arc<Service>, due: Due, firing: i64) {
+    let trigger = Trigger::Schedule { firing };
     match due {
         Due::OfflineUpdate => {
-            if service.jobs.offline_running.swap(true, Ordering::SeqCst) {
-                tracing::warn!(%at, "scheduled offline update skipped: the previous one is still running");
-                return;
+            let run = tokio::task::spawn_blocking(move || service.scheduled_offline_update(firing));
+            if let Err(e) = run.await {
+                tracing::error!(error = %e, "scheduled offline update failed");
             }
-            tracing::info!(%at, "scheduled offline update");
-            tokio::spawn(async move {
-                let s = service.clone();
-                let _ = tokio::task::spawn_blocking(move || s.offline_update_all("schedule")).await;
-                service.jobs.offline_running.store(false, Ordering::SeqCst);
-            });
         }
         Due::Archive { mailbox, policy } => {
-            tracing::info!(%mailbox, %at, "scheduled archive run");
-            tokio::spawn(async move {
-                let run = crate::imap::start_run(service, mailbox.clone(), policy, "schedule");
-                if let Err(e) = run.await {
-                    tracing::warn!(%mailbox, error = %e, "scheduled archive run failed");
-                }
-            });
+            tracing::info!(%mailbox, firing, "scheduled archive run");
+            let run = crate::imap::start_run(service, mailbox.clone(), policy, trigger);
+            if let Err(e) = run.await {
+                tracing::warn!(%mailbox, error = %e, "scheduled archive run failed");
+            }
+        }
+    }
+}
+
+impl Service {
+    /// The scheduled update of every enabled offline mailbox, unless the
+    /// previous one still runs (on any node).
+    fn scheduled_offline_update(&self, firing: i64) {
+        let lease = self
+            .archive()
+            .catalog()
+            .and_then(|c| self.jobs.lease(c.db(), crate::jobs::OFFLINE_ALL_LEASE));
+        let lease = match lease {
+            Ok(Some(lease)) => lease,
+            Ok(None) => {
+                tracing::warn!(
+                    firing,
+                    "scheduled offline update skipped: the previous one is still running"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::error!(firing, error = %e, "scheduled offline update skipped");
+                return;
+            }
+        };
+        tracing::info!(firing, "scheduled offline update");
+        claims::with_firing(Some(firing), || self.offline_update_all("schedule"));
+        if let Err(e) = self.archive().catalog().and_then(|c| lease.release(c.db())) {
+            tracing::warn!(error = %e, "cannot give back the offline update's lease");
         }
     }
 }

@@ -338,6 +338,7 @@ pub fn import_files(server: &Server, mailbox: &str, files: &[PathBuf]) {
 
 pub mod browser;
 pub mod cluster;
+pub mod console;
 pub mod dovecot;
 pub mod process;
 pub mod proxy;
