@@ -1,6 +1,7 @@
 //! A small async client for `/api/v1`, used by the command line and (with
 //! its own timeouts) by the laptop client.
 
+use crate::tls::PrivateCa;
 use crate::types::*;
 use reqwest::header::{CONTENT_RANGE, ETAG, IF_NONE_MATCH, RANGE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -28,6 +29,23 @@ pub enum ApiError {
         #[source]
         source: reqwest::Error,
     },
+    /// The `https://` service's certificate was refused: the connection is
+    /// never used. `reason` says why in plain words; `error`, kept out of the
+    /// printed chain (it only repeats the reason), is the client's own.
+    #[error(
+        "the service at {url} presented a TLS certificate that is not trusted: {reason}. \
+         If it uses a private certificate authority, give that CA's certificate (PEM) \
+         with --ca-file FILE or {ca_var}",
+        ca_var = crate::tls::CA_FILE_VAR
+    )]
+    UntrustedCertificate {
+        url: String,
+        reason: String,
+        error: reqwest::Error,
+    },
+    /// The private CA file cannot be used.
+    #[error("CA file {path}: {reason}")]
+    CaFile { path: String, reason: String },
     #[error("talking to the service: {0}")]
     Transport(#[from] reqwest::Error),
     /// The service answered something that breaks the offline protocol.
@@ -79,22 +97,33 @@ pub fn segment(s: &str) -> String {
 /// For a plain `http://` service the TLS configuration gets no root
 /// certificates: loading and parsing the system's roots was most of a
 /// one-request command's start-up (`satchel search`), and plain HTTP never
-/// uses them. An `https://` service gets the platform's roots.
-pub fn http_builder(base: &str) -> reqwest::ClientBuilder {
+/// uses them. An `https://` service gets the platform's roots, and `ca`'s
+/// certificates besides.
+pub fn http_builder(base: &str, ca: Option<&PrivateCa>) -> reqwest::ClientBuilder {
     let builder = reqwest::Client::builder();
-    let plain = base
-        .get(..7)
-        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"));
-    if plain {
-        builder.tls_certs_only(std::iter::empty())
-    } else {
-        builder
+    if is_plain_http(base) {
+        return builder.tls_certs_only(std::iter::empty());
     }
+    match ca {
+        Some(ca) => builder.tls_certs_merge(ca.certificates()),
+        None => builder,
+    }
+}
+
+/// Whether `base` is a plain `http://` URL (no TLS, so no trust to set up).
+pub fn is_plain_http(base: &str) -> bool {
+    base.get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
 }
 
 impl Client {
     pub fn new(base: &str, auth: Auth) -> Result<Self, ApiError> {
-        let http = http_builder(base)
+        Client::with_ca(base, auth, None)
+    }
+
+    /// A client that also trusts `ca` for an `https://` service.
+    pub fn with_ca(base: &str, auth: Auth, ca: Option<&PrivateCa>) -> Result<Self, ApiError> {
+        let http = http_builder(base, ca)
             .user_agent(concat!("satchel/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Client {
@@ -121,7 +150,13 @@ impl Client {
     /// service's own message.
     pub async fn send(&self, rb: RequestBuilder) -> Result<Response, ApiError> {
         let resp = rb.send().await.map_err(|e| {
-            if e.is_connect() || e.is_timeout() {
+            if let Some(reason) = crate::tls::refused_certificate(&e) {
+                ApiError::UntrustedCertificate {
+                    url: self.base.clone(),
+                    reason,
+                    error: e,
+                }
+            } else if e.is_connect() || e.is_timeout() {
                 ApiError::Unreachable {
                     url: self.base.clone(),
                     source: e,

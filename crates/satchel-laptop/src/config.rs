@@ -40,6 +40,26 @@ pub struct Config {
     pub token: String,
     /// When setup ran (RFC 3339).
     pub created: String,
+    /// The private CA (PEM) given at setup (`--ca-file`), trusted for an
+    /// `https://` service at every later sync; kept here so that the file it
+    /// came from may move or go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<String>,
+}
+
+impl Config {
+    /// The private CA this home trusts, if setup was given one.
+    pub fn ca(&self) -> Result<Option<satchel_api::PrivateCa>> {
+        let Some(pem) = &self.ca_pem else {
+            return Ok(None);
+        };
+        satchel_api::PrivateCa::from_pem(pem.clone())
+            .map(Some)
+            .map_err(|reason| Error::BadFile {
+                path: PathBuf::from("config.json (ca_pem)"),
+                reason: reason.to_string(),
+            })
+    }
 }
 
 /// What the last check and sync found; shown by `status` and the agent.
@@ -215,11 +235,13 @@ impl Home {
 ///
 /// A home already set up for another user or service is refused unless
 /// `force`, which also drops its local copies (they belong to the other user).
+/// `ca`, a private CA for an `https://` service, is stored with the token.
 pub async fn setup(
     home: &Home,
     server: &str,
     user: &str,
     password: &str,
+    ca: Option<satchel_api::PrivateCa>,
     force: bool,
 ) -> Result<Config> {
     let server = server.trim_end_matches('/').to_string();
@@ -246,7 +268,7 @@ pub async fn setup(
         });
     }
 
-    let with_password = Service::with_password(&server, user, password)?;
+    let with_password = Service::with_password(&server, user, password, ca.as_ref())?;
     let me = with_password.whoami().await?;
     if me.name != user {
         return Err(Error::Protocol {
@@ -265,6 +287,7 @@ pub async fn setup(
         user: user.to_string(),
         token,
         created: fsutil::rfc3339(fsutil::now_unix()),
+        ca_pem: ca.map(|ca| ca.pem().to_string()),
     };
     // Check the token works before storing it.
     Service::new(&config)?.whoami().await?;

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use reqwest::Response;
-use satchel_api::{ApiError, Auth, Client, MessageId, SearchResults, Whoami};
+use satchel_api::{ApiError, Auth, Client, MessageId, PrivateCa, SearchResults, Whoami};
 use satchel_offline::{OfflineRepositoryList, OfflineRepositoryListing};
 
 use crate::config::Config;
@@ -33,24 +33,29 @@ pub struct Service {
 impl Service {
     /// The service named by `config`, authenticated by its token.
     pub fn new(config: &Config) -> Result<Service> {
-        let mut service = Service::connect(&config.server, Auth::Bearer(config.token.clone()))?;
+        let ca = config.ca()?;
+        let token = Auth::Bearer(config.token.clone());
+        let mut service = Service::connect(&config.server, token, ca.as_ref())?;
         service.token_of = Some(config.user.clone());
         Ok(service)
     }
 
     /// With a password (setup only).
-    pub fn with_password(server: &str, user: &str, password: &str) -> Result<Service> {
-        Service::connect(
-            server,
-            Auth::Basic {
-                user: user.to_string(),
-                password: password.to_string(),
-            },
-        )
+    pub fn with_password(
+        server: &str,
+        user: &str,
+        password: &str,
+        ca: Option<&PrivateCa>,
+    ) -> Result<Service> {
+        let auth = Auth::Basic {
+            user: user.to_string(),
+            password: password.to_string(),
+        };
+        Service::connect(server, auth, ca)
     }
 
-    fn connect(server: &str, auth: Auth) -> Result<Service> {
-        let http = satchel_api::client::http_builder(server)
+    fn connect(server: &str, auth: Auth, ca: Option<&PrivateCa>) -> Result<Service> {
+        let http = satchel_api::client::http_builder(server, ca)
             .user_agent(concat!("satchel-laptop/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(READ_TIMEOUT)

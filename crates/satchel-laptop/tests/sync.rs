@@ -213,6 +213,7 @@ impl Service {
             user: "alice".into(),
             token: TOKEN.into(),
             created: String::new(),
+            ca_pem: None,
         })
         .unwrap();
         home

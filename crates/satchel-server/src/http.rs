@@ -106,7 +106,8 @@ fn as_usize(bytes: u64) -> usize {
 pub fn too_large(limit: u64, what: &str) -> ServiceError {
     let mib = limit as f64 / (1024.0 * 1024.0);
     let setting = if what == IMPORT {
-        "; set by satchel serve --max-request-bytes or SATCHEL_MAX_REQUEST_BYTES"
+        "; set by satchel serve --max-request-bytes, SATCHEL_MAX_REQUEST_BYTES \
+         or limits.max_request_bytes in its configuration file"
     } else {
         ""
     };

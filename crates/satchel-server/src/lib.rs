@@ -13,6 +13,7 @@ pub mod offline;
 pub mod service;
 pub mod signin;
 pub mod throttle;
+pub mod tls;
 
 pub use error::ServiceError;
 pub use service::{Caller, KeySource, Service, default_key_file};
@@ -35,10 +36,15 @@ pub struct ServeConfig {
     /// A PostgreSQL catalog URL; None keeps the catalog in the data folder
     /// (SQLite).
     pub catalog: Option<String>,
+    /// Serve HTTPS with this certificate and key (re-read on SIGHUP); None
+    /// serves plain HTTP.
+    pub tls: Option<tls::TlsFiles>,
 }
 
 /// Opens the data folder and serves until SIGINT/SIGTERM.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    // A bad certificate stops the start before the data folder is opened.
+    let tls = config.tls.clone().map(tls::Https::prepare).transpose()?;
     let data = config.data.clone();
     let admin_password = config.admin_password.clone();
     let key = config.key.clone();
@@ -55,8 +61,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let local = listener.local_addr()?;
     tracing::info!(%local, data = %config.data.display(), password_checks = slots, "satchel service listening");
+    let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!(
-        "satchel: serving {} on http://{local}",
+        "satchel: serving {} on {scheme}://{local}",
         config.data.display()
     );
     let scheduler = tokio::spawn(jobs::schedule::run(service.clone()));
@@ -64,12 +71,17 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     // The client address (ConnectInfo) is what sign-in throttling counts by.
     let app = http::router(service.clone(), config.max_request_bytes)
         .merge(console::router(service.clone()));
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await;
+    let served = match tls {
+        Some(https) => tls::serve(listener, app, https, shutdown_signal()).await,
+        None => {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+        }
+    };
     scheduler.abort();
     committer.abort();
     // What was imported but not yet committed to the index would be re-indexed at

@@ -2,6 +2,7 @@
 //! call the service (as an HTTP client) or run it, print the result.
 
 mod cmd;
+mod config;
 mod output;
 
 use anyhow::Result;
@@ -104,8 +105,11 @@ fn is_closed_stdout_panic(payload: &(dyn std::any::Any + Send)) -> bool {
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SATCHEL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // rustls-platform-verifier logs each refused certificate as an error of
+    // its own; the client reports it once, saying how to trust the service.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SATCHEL_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,rustls_platform_verifier=off")
+    });
     // Colour only on a terminal: `satchel serve 2>service.log` stays plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()

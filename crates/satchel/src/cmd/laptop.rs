@@ -43,6 +43,10 @@ enum LaptopCmd {
         /// (else from SATCHEL_PASSWORD).
         #[arg(long)]
         password_stdin: bool,
+        /// A private certificate authority's certificate (PEM) to trust for an
+        /// https:// service; the home keeps a copy for every later sync.
+        #[arg(long, env = "SATCHEL_CA_FILE")]
+        ca_file: Option<PathBuf>,
         /// Replace a configuration for another user or service (drops its copies).
         #[arg(long)]
         force: bool,
@@ -113,16 +117,18 @@ pub async fn run(a: LaptopArgs) -> Result<ExitCode> {
             server,
             user,
             password_stdin,
+            ca_file,
             force,
             json,
         } => {
+            let ca = super::private_ca(&server, ca_file.as_deref())?;
             let password = if password_stdin {
                 super::password_from_stdin()?
             } else {
                 std::env::var("SATCHEL_PASSWORD")
                     .context("give --password-stdin (or set SATCHEL_PASSWORD)")?
             };
-            let config = satchel_laptop::setup(&home, &server, &user, &password, force).await?;
+            let config = satchel_laptop::setup(&home, &server, &user, &password, ca, force).await?;
             if json {
                 output::json(&serde_json::json!({
                     "home": home.dir(),

@@ -1,30 +1,43 @@
+use crate::config::{self, FileConfig};
 use anyhow::Result;
 use clap::Args;
+use serde::Serialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Each setting: flag, else environment variable, else the configuration
+/// file, else the default named in its help.
 #[derive(Args)]
 pub struct ServeArgs {
-    /// Data folder: catalog, index, default repository.
-    #[arg(long, env = "SATCHEL_DATA", default_value = "./satchel-data")]
-    data: PathBuf,
-    /// Address to listen on.
-    #[arg(long, env = "SATCHEL_LISTEN", default_value = "127.0.0.1:8480")]
-    listen: SocketAddr,
+    /// Configuration file (TOML; every key in packaging/satchel.toml).
+    /// Default: /etc/satchel/satchel.toml when it exists. Flags and
+    /// environment variables override it.
+    #[arg(long, env = "SATCHEL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print the effective configuration (secrets masked) and exit: 0 when it
+    /// is valid (TLS files included), else the error.
+    #[arg(long)]
+    check_config: bool,
+    /// Data folder: catalog, index, default repository [default: ./satchel-data].
+    #[arg(long, env = "SATCHEL_DATA")]
+    data: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8480].
+    #[arg(long, env = "SATCHEL_LISTEN")]
+    listen: Option<SocketAddr>,
     /// Password hashes computed at once; more sign-ins wait (default: half
     /// the cores, at least 1).
     #[arg(long, env = "SATCHEL_PASSWORD_CHECKS")]
     password_checks: Option<usize>,
     /// Largest request the service accepts, in bytes: an import batch, so the
-    /// largest message that can be imported (larger is refused with 413).
+    /// largest message that can be imported (larger is refused with 413)
+    /// [default: 268435456].
     #[arg(
         long,
         env = "SATCHEL_MAX_REQUEST_BYTES",
-        default_value_t = satchel_server::http::DEFAULT_MAX_REQUEST_BYTES,
-        value_parser = clap::value_parser!(u64).range(65_536..)
+        value_parser = clap::value_parser!(u64).range(config::MIN_REQUEST_BYTES..)
     )]
-    max_request_bytes: u64,
+    max_request_bytes: Option<u64>,
     /// The file holding the key that seals IMAP passwords in the catalog
     /// (created with a fresh key on first start). Keep it outside the data
     /// folder. Default: beside the data folder, `<data folder>.key`.
@@ -36,32 +49,153 @@ pub struct ServeArgs {
     /// search index and disk repositories stay in the data folder.
     #[arg(long, env = "SATCHEL_CATALOG", hide_env_values = true)]
     catalog: Option<String>,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    /// Both files are read again on SIGHUP.
+    #[arg(long, env = "SATCHEL_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "SATCHEL_TLS_KEY")]
+    tls_key: Option<PathBuf>,
 }
 
 pub async fn run(a: ServeArgs) -> Result<ExitCode> {
-    let data = if a.data.is_absolute() {
-        a.data
-    } else {
-        std::env::current_dir()?.join(a.data)
+    let file = match config::locate(a.config.clone()) {
+        Some(path) => Some((config::load(&path)?, path)),
+        None => None,
     };
+    let source = file.as_ref().map(|(_, p)| p.display().to_string());
+    let serve = resolve(a, file.map(|(c, _)| c).unwrap_or_default())?;
+    if serve.check_only {
+        if let Some(tls) = &serve.config.tls {
+            satchel_server::tls::load(tls)?;
+        }
+        print!("{}", effective(&serve, source.as_deref())?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    satchel_server::serve(serve.config).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The settings in force and, for printing, whether the sealing key came
+/// from SATCHEL_KEY.
+struct Resolved {
+    config: satchel_server::ServeConfig,
+    check_only: bool,
+    key_from_env: bool,
+}
+
+/// Flags and environment (merged by clap) over the file over the defaults.
+fn resolve(a: ServeArgs, file: FileConfig) -> Result<Resolved> {
+    let data = a
+        .data
+        .or(file.data)
+        .unwrap_or_else(|| PathBuf::from("./satchel-data"));
+    let data = if data.is_absolute() {
+        data
+    } else {
+        std::env::current_dir()?.join(data)
+    };
+    let listen = a
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8480)));
+    let password_checks = a.password_checks.or(file.limits.password_checks);
+    let max_request_bytes = a
+        .max_request_bytes
+        .or(file.limits.max_request_bytes.map(|s| s.into_inner()))
+        .unwrap_or(satchel_server::http::DEFAULT_MAX_REQUEST_BYTES);
+    let file_tls = file.tls.unwrap_or_default();
+    let tls = config::tls_pair(a.tls_cert.or(file_tls.cert), a.tls_key.or(file_tls.key))?;
     // SATCHEL_KEY (64 hex digits) wins over any key file; it is read from the
     // environment only, never from the command line (which `ps` shows).
-    let key = match std::env::var("SATCHEL_KEY").ok().filter(|k| !k.is_empty()) {
+    let env_key = std::env::var("SATCHEL_KEY").ok().filter(|k| !k.is_empty());
+    let key_from_env = env_key.is_some();
+    let key = match env_key {
         Some(hex) => satchel_server::KeySource::Hex(hex),
         None => satchel_server::KeySource::File(
             a.key_file
+                .or(file.key_file)
                 .unwrap_or_else(|| satchel_server::default_key_file(&data)),
         ),
     };
-    satchel_server::serve(satchel_server::ServeConfig {
+    let catalog = a.catalog.or(file.catalog).filter(|c| !c.is_empty());
+    let config = satchel_server::ServeConfig {
         data,
-        listen: a.listen,
+        listen,
         admin_password: std::env::var("SATCHEL_ADMIN_PASSWORD").ok(),
-        password_checks: a.password_checks,
-        max_request_bytes: a.max_request_bytes,
+        password_checks,
+        max_request_bytes,
         key,
-        catalog: a.catalog.filter(|c| !c.is_empty()),
+        catalog,
+        tls,
+    };
+    Ok(Resolved {
+        config,
+        check_only: a.check_config,
+        key_from_env,
     })
-    .await?;
-    Ok(ExitCode::SUCCESS)
+}
+
+/// What `--check-config` prints: a valid configuration file.
+#[derive(Serialize)]
+struct Effective {
+    listen: String,
+    data: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    catalog: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<EffectiveTls>,
+    limits: EffectiveLimits,
+}
+
+#[derive(Serialize)]
+struct EffectiveTls {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+#[derive(Serialize)]
+struct EffectiveLimits {
+    max_request_bytes: u64,
+    password_checks: usize,
+}
+
+/// The effective configuration as TOML, with the catalog's password masked
+/// and the sealing key never shown.
+fn effective(r: &Resolved, source: Option<&str>) -> Result<String> {
+    let c = &r.config;
+    let key_file = match &c.key {
+        satchel_server::KeySource::File(f) => Some(f.clone()),
+        satchel_server::KeySource::Hex(_) => None,
+    };
+    let shown = Effective {
+        listen: c.listen.to_string(),
+        data: c.data.clone(),
+        key_file,
+        catalog: c.catalog.as_deref().map(config::mask_url),
+        tls: c.tls.as_ref().map(|t| EffectiveTls {
+            cert: t.cert.clone(),
+            key: t.key.clone(),
+        }),
+        limits: EffectiveLimits {
+            max_request_bytes: c.max_request_bytes,
+            password_checks: c
+                .password_checks
+                .unwrap_or_else(satchel_server::signin::default_hash_slots),
+        },
+    };
+    let mut out = format!(
+        "# satchel serve: the effective configuration (flags > environment > {} > defaults)\n",
+        source.unwrap_or("no configuration file")
+    );
+    if c.catalog.is_none() {
+        out.push_str("# catalog: SQLite in the data folder\n");
+    }
+    if r.key_from_env {
+        out.push_str("# sealing key: from SATCHEL_KEY (not shown)\n");
+    }
+    out.push_str(&toml::to_string(&shown)?);
+    Ok(out)
 }

@@ -22,6 +22,10 @@ pub fn satchel() -> Command {
         "SATCHEL_KEY_FILE",
         "SATCHEL_CATALOG",
         "SATCHEL_IMAP_CA_FILE",
+        "SATCHEL_CA_FILE",
+        "SATCHEL_CONFIG",
+        "SATCHEL_TLS_CERT",
+        "SATCHEL_TLS_KEY",
     ] {
         cmd.env_remove(var);
     }
@@ -92,10 +96,19 @@ impl Server {
     /// service's bind: then the service exits, and it is started again on
     /// another port.
     pub fn start_in_with(data: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_on_free_port(data, env, &[], "http")
+    }
+
+    fn start_on_free_port(
+        data: &Path,
+        env: &[(&str, &str)],
+        args: &[&std::ffi::OsStr],
+        scheme: &str,
+    ) -> Server {
         for _ in 0..5 {
             let port = free_port();
             let log = data.with_extension(format!("{port}.log"));
-            let mut server = Server::spawn(data, port, &log, env);
+            let mut server = Server::spawn_args(data, port, log.as_path(), env, args, scheme);
             match server.wait_ready() {
                 Ok(()) => return server,
                 Err(log) if log.contains("Address already in use") => continue,
@@ -106,12 +119,34 @@ impl Server {
     }
 
     fn spawn(data: &Path, port: u16, log: &Path, env: &[(&str, &str)]) -> Server {
+        Server::spawn_args(data, port, log, env, &[], "http")
+    }
+
+    /// A fresh service started with extra `serve` arguments; `scheme` is
+    /// "https" when they turn TLS on.
+    pub fn start_args(args: &[&std::ffi::OsStr], scheme: &str) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let mut s = Server::start_on_free_port(&data, &[], args, scheme);
+        s._dir = Some(dir);
+        s
+    }
+
+    fn spawn_args(
+        data: &Path,
+        port: u16,
+        log: &Path,
+        env: &[(&str, &str)],
+        args: &[&std::ffi::OsStr],
+        scheme: &str,
+    ) -> Server {
         std::fs::create_dir_all(data.parent().expect("parent")).expect("mkdir");
         let logf = std::fs::File::create(log).expect("log file");
         let child = satchel()
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .arg("--data")
             .arg(data)
+            .args(args)
             .env("SATCHEL_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .envs(env.iter().copied())
             .stdout(logf.try_clone().expect("log"))
@@ -121,7 +156,7 @@ impl Server {
         Server {
             child: Some(child),
             port,
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("{scheme}://127.0.0.1:{port}"),
             data: data.to_path_buf(),
             _dir: None,
             log: log.to_path_buf(),

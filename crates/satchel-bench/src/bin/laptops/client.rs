@@ -229,6 +229,9 @@ pub fn classify(request: &str, e: &ApiError) -> Failure {
         }
         ApiError::Invalid { .. } => format!("{request}: invalid answer"),
         ApiError::Manifest(_) => format!("{request}: invalid manifest"),
+        ApiError::UntrustedCertificate { .. } | ApiError::CaFile { .. } => {
+            format!("{request}: TLS: {e}")
+        }
     }
 }
 

@@ -33,7 +33,7 @@ pub struct Credentials {
 pub async fn first_copy(dir: &Path, server: &str, who: &Credentials) -> Result<SyncReport> {
     fresh_dir(dir)?;
     let home = Home::at(dir);
-    setup(&home, server, &who.user, &who.password, false)
+    setup(&home, server, &who.user, &who.password, None, false)
         .await
         .context("setting up the first laptop")?;
     let report = sync_all(&home, &NoProgress).await.context("first sync")?;
@@ -72,7 +72,7 @@ pub async fn clones(
 async fn clone_one(dir: &Path, template: &Path, server: &str, who: &Credentials) -> Result<Laptop> {
     fresh_dir(dir)?;
     let home = Home::at(dir);
-    setup(&home, server, &who.user, &who.password, false)
+    setup(&home, server, &who.user, &who.password, None, false)
         .await
         .with_context(|| format!("setting up {}", dir.display()))?;
     let t = Home::at(template);
