@@ -54,6 +54,10 @@ pub struct ListRemote {
     /// API token, instead of user and password.
     #[arg(long, env = "SATCHEL_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// A private certificate authority's certificate (PEM) to trust for an
+    /// https:// service, besides the system's.
+    #[arg(long, env = "SATCHEL_CA_FILE")]
+    ca_file: Option<std::path::PathBuf>,
     /// Machine-readable output.
     #[arg(long)]
     json: bool,
@@ -65,6 +69,7 @@ impl From<ListRemote> for Remote {
             server: r.server,
             login: r.login,
             token: r.token,
+            ca_file: r.ca_file,
             json: r.json,
         }
     }
