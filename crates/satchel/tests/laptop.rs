@@ -44,12 +44,7 @@ fn sync(home: &Path) -> serde_json::Value {
 }
 
 fn mailbox<'a>(report: &'a serde_json::Value, mb: &str) -> &'a serde_json::Value {
-    report["mailboxes"]
-        .as_array()
-        .expect("mailboxes")
-        .iter()
-        .find(|m| m["mailbox"] == mb)
-        .unwrap_or_else(|| panic!("{mb} not in {report}"))
+    synced_mailbox(report, mb)
 }
 
 fn local_manifest(home: &Path, mb: &str) -> satchel_offline::Manifest {

@@ -21,12 +21,7 @@ fn sync(home: &Path) -> serde_json::Value {
 }
 
 fn mailbox(report: &serde_json::Value) -> &serde_json::Value {
-    report["mailboxes"]
-        .as_array()
-        .expect("mailboxes")
-        .iter()
-        .find(|m| m["mailbox"] == MB)
-        .unwrap_or_else(|| panic!("{MB} not in {report}"))
+    synced_mailbox(report, MB)
 }
 
 /// Points the laptop home at another URL (the node restarted on another port).

@@ -192,12 +192,7 @@ fn a_laptop_sets_up_and_syncs_over_https_with_the_ca_it_was_given() {
     // The CA file may go: the home keeps its own copy for every later sync.
     std::fs::remove_file(pki.ca()).expect("remove CA file");
     let report = json(&ok(laptop_in(&home).args(["sync", "--json"])));
-    let synced = report["mailboxes"]
-        .as_array()
-        .expect("mailboxes")
-        .iter()
-        .find(|m| m["mailbox"] == MB)
-        .unwrap_or_else(|| panic!("{MB} not synced: {report}"));
+    let synced = synced_mailbox(&report, MB);
     assert_eq!(synced["messages"], 1, "{report}");
     let id = sha256_hex(raw.as_bytes());
     let opened = ok(laptop_in(&home).args(["open", &format!("satchel://{MB}/{id}")]));

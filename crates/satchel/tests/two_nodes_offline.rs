@@ -14,13 +14,7 @@ const MB: &str = "carol@example.com";
 
 fn sync(home: &Path) -> serde_json::Value {
     let report = json(&ok(laptop_in(home).args(["sync", "--json"])));
-    report["mailboxes"]
-        .as_array()
-        .expect("mailboxes")
-        .iter()
-        .find(|m| m["mailbox"] == MB)
-        .unwrap_or_else(|| panic!("{MB} not in {report}"))
-        .clone()
+    synced_mailbox(&report, MB).clone()
 }
 
 /// Points the laptop home at another node.

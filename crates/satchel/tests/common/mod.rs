@@ -309,6 +309,16 @@ pub fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
+/// One mailbox's entry in the report of `satchel laptop sync --json`.
+pub fn synced_mailbox<'a>(report: &'a serde_json::Value, mb: &str) -> &'a serde_json::Value {
+    report["mailboxes"]
+        .as_array()
+        .expect("mailboxes")
+        .iter()
+        .find(|m| m["mailbox"] == mb)
+        .unwrap_or_else(|| panic!("{mb} not in {report}"))
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))

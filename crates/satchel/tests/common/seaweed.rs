@@ -55,23 +55,9 @@ impl Seaweed {
     /// 10,000 above) before SeaweedFS binds it: then it is started again on
     /// new ports, up to 5 tries.
     pub fn start(dir: &Path) -> Seaweed {
-        let mut log = String::new();
-        for _ in 0..5 {
-            let ports = Ports {
-                master: free_low_port(),
-                volume: free_low_port(),
-                filer: free_low_port(),
-                s3: free_low_port(),
-            };
-            match Seaweed::try_start_on(dir, ports) {
-                Ok(seaweed) => {
-                    seaweed.shell(&format!("s3.bucket.create -name {BUCKET}"));
-                    return seaweed;
-                }
-                Err(e) => log = e,
-            }
-        }
-        panic!("SeaweedFS did not start in 5 tries; last log:\n{log}");
+        let seaweed = Seaweed::start_tries(dir, None);
+        seaweed.shell(&format!("s3.bucket.create -name {BUCKET}"));
+        seaweed
     }
 
     /// Starts SeaweedFS again on the same folder and S3 port (the one the
@@ -79,26 +65,30 @@ impl Seaweed {
     /// anew on each try: one freed by the killed server may not be free yet.
     pub fn restart(&mut self) {
         self.stop();
+        let mut again = Seaweed::start_tries(&self.dir, Some(self.ports.s3));
+        self.child = again.child.take();
+        self.ports = again.ports;
+        self.log = again.log.clone();
+    }
+
+    /// Up to 5 tries on fresh inner ports (and a fresh S3 port unless `s3`
+    /// names one), a second apart.
+    fn start_tries(dir: &Path, s3: Option<u16>) -> Seaweed {
         let mut log = String::new();
         for _ in 0..5 {
             let ports = Ports {
                 master: free_low_port(),
                 volume: free_low_port(),
                 filer: free_low_port(),
-                s3: self.ports.s3,
+                s3: s3.unwrap_or_else(free_low_port),
             };
-            match Seaweed::try_start_on(&self.dir, ports) {
-                Ok(mut again) => {
-                    self.child = again.child.take();
-                    self.ports = ports;
-                    self.log = again.log.clone();
-                    return;
-                }
+            match Seaweed::try_start_on(dir, ports) {
+                Ok(seaweed) => return seaweed,
                 Err(e) => log = e,
             }
             std::thread::sleep(Duration::from_secs(1));
         }
-        panic!("SeaweedFS did not start again in 5 tries; last log:\n{log}");
+        panic!("SeaweedFS did not start in 5 tries; last log:\n{log}");
     }
 
     fn try_start_on(dir: &Path, ports: Ports) -> Result<Seaweed, String> {
