@@ -64,7 +64,8 @@ pub enum RepoCmd {
     /// Add a repository: a local-disk folder, or an S3-compatible bucket.
     Add {
         name: String,
-        /// Folder (absolute path) on the service's machine.
+        /// Folder on the service's machine, absolute. One inside the data folder
+        /// is recorded relative to it, so each node finds it in its own.
         #[arg(long, required_unless_present = "s3", conflicts_with = "s3")]
         disk: Option<std::path::PathBuf>,
         /// S3-compatible bucket, s3://BUCKET/PREFIX. The service reads its
