@@ -30,18 +30,9 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let service =
         Service::open(&dir.path().join("data"), Some("bench-password".into())).expect("service");
-    let user = service
-        .archive()
-        .catalog()
-        .expect("catalog")
-        .user("admin")
+    let admin = Caller::local(&service, "admin")
         .expect("query")
         .expect("admin");
-    let admin = Caller {
-        user,
-        by_password: true,
-        source: std::net::Ipv4Addr::LOCALHOST.into(),
-    };
     let new = satchel_api::NewMailbox {
         address: MAILBOX.into(),
         repo: None,

@@ -169,18 +169,9 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let service =
         Service::open(&dir.path().join("data"), Some("bench-password".into())).expect("service");
-    let user = service
-        .archive()
-        .catalog()
-        .expect("catalog")
-        .user("admin")
-        .expect("q")
+    let admin = Caller::local(&service, "admin")
+        .expect("query")
         .expect("admin");
-    let admin = Caller {
-        user,
-        by_password: true,
-        source: std::net::Ipv4Addr::LOCALHOST.into(),
-    };
     let mut rows = Vec::new();
     for copies in [1usize, 10] {
         eprintln!("mailbox of {copies}x the corpus:");

@@ -38,6 +38,18 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The local user `name`, as if signed in with a password from this
+    /// machine: for in-process callers (benches, tests) that have no HTTP
+    /// request to sign in through. `None` if no such user exists.
+    pub fn local(service: &Service, name: &str) -> Result<Option<Caller>> {
+        let user = service.archive().catalog()?.user(name)?;
+        Ok(user.map(|user| Caller {
+            user,
+            by_password: true,
+            source: std::net::Ipv4Addr::LOCALHOST.into(),
+        }))
+    }
+
     pub(crate) fn require_admin(&self) -> Result<()> {
         if self.user.admin {
             Ok(())

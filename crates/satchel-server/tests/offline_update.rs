@@ -19,18 +19,9 @@ fn env() -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
     let service = Service::open(&dir.path().join("data"), Some("admin-password".into()))
         .expect("service opens");
-    let user = service
-        .archive()
-        .catalog()
-        .expect("catalog")
-        .user("admin")
+    let admin = Caller::local(&service, "admin")
         .expect("query")
         .expect("admin exists");
-    let admin = Caller {
-        user,
-        by_password: true,
-        source: std::net::Ipv4Addr::LOCALHOST.into(),
-    };
     service
         .add_mailbox(
             &admin,
