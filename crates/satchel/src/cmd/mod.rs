@@ -17,10 +17,19 @@ use satchel_api::{Auth, Client, PrivateCa};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// `satchel --version`: the crate version and the commit it was built from
+/// (build.rs; "unknown" when built outside a git checkout).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("SATCHEL_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "satchel",
-    version,
+    version = VERSION,
     about = "Mail archive service with offline laptop replicas"
 )]
 pub struct Cli {

@@ -1,9 +1,9 @@
 use crate::config::{self, FileConfig};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use serde::Serialize;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Each setting: flag, else environment variable, else the configuration
@@ -72,8 +72,57 @@ pub async fn run(a: ServeArgs) -> Result<ExitCode> {
         print!("{}", effective(&serve, source.as_deref())?);
         return Ok(ExitCode::SUCCESS);
     }
+    // Held until the service stops; the kernel releases it if the process dies.
+    let _lock = lock_data_folder(&serve.config.data)?;
     satchel_server::serve(serve.config).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The lock file in the data folder that one `satchel serve` holds at a time.
+pub const LOCK_FILE: &str = "serve.lock";
+
+/// Takes the data folder's lock (an advisory `flock`, std's `File::try_lock`)
+/// before anything in it is opened, and writes this process's id into the
+/// lock file. A second service on the same folder is refused here, naming the
+/// folder and the holder's pid, instead of failing later inside the search
+/// index ("LockBusy"). The lock dies with its process, so a crash leaves a
+/// stale pid in the file but never a stale lock.
+fn lock_data_folder(data: &Path) -> Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    std::fs::create_dir_all(data)
+        .with_context(|| format!("cannot create the data folder {}", data.display()))?;
+    let path = data.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let pid = match holder.trim() {
+                "" => "its pid not yet written".to_string(),
+                pid => format!("pid {pid}"),
+            };
+            anyhow::bail!(
+                "the data folder {} is in use by another satchel serve ({pid}, holding {}); stop it, or give this one another --data",
+                data.display(),
+                path.display()
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+        }
+    }
+    file.set_len(0)?;
+    file.rewind()?;
+    writeln!(file, "{}", std::process::id())?;
+    file.sync_all()?;
+    Ok(file)
 }
 
 /// The settings in force and, for printing, whether the sealing key came
