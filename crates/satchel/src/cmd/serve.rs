@@ -118,10 +118,15 @@ fn lock_data_folder(data: &Path) -> Result<std::fs::File> {
             return Err(e).with_context(|| format!("cannot lock {}", path.display()));
         }
     }
-    file.set_len(0)?;
-    file.rewind()?;
-    writeln!(file, "{}", std::process::id())?;
-    file.sync_all()?;
+    // The pid only helps the message above; a full disk must not stop a
+    // service that can still serve what it holds.
+    let written = file
+        .set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|_| writeln!(file, "{}", std::process::id()));
+    if let Err(e) = written {
+        tracing::warn!(error = %e, file = %path.display(), "cannot write the pid into the lock file");
+    }
     Ok(file)
 }
 
