@@ -59,6 +59,9 @@ pub struct AuditFilter {
     pub since: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+    /// Only entries before this seq: the next page back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<i64>,
 }
 
 /// The line before each message of an export stream; the message's `size`

@@ -4,6 +4,10 @@
 //! archive alone (the same read, nothing recorded), interleaved in one run
 //! on one data folder.
 //!
+//! Then the same message reads from SATCHEL_BENCH_THREADS threads at once
+//! (default 8), as concurrent clients of a service are: there appends are
+//! group-committed, so one commit (one fsync) holds every waiting entry.
+//!
 //! `cargo bench -p satchel-server --bench audit_cost`
 //! (SATCHEL_BENCH_ROUNDS: requests of each kind, default 2,000).
 
@@ -22,11 +26,33 @@ fn message(i: usize) -> Vec<u8> {
     .into_bytes()
 }
 
-fn main() {
-    let rounds: usize = std::env::var("SATCHEL_BENCH_ROUNDS")
+/// A number from the environment, or `default`.
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+        .unwrap_or(default)
+}
+
+/// Reads every id in `ids` once, spread over `threads` threads; the wall time.
+fn concurrent_reads(
+    threads: usize,
+    ids: &[MessageId],
+    read: impl Fn(&MessageId) + Sync,
+) -> Duration {
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for chunk in ids.chunks(ids.len().div_ceil(threads)) {
+            let read = &read;
+            s.spawn(move || chunk.iter().for_each(read));
+        }
+    });
+    t.elapsed()
+}
+
+fn main() {
+    let rounds = env_number("SATCHEL_BENCH_ROUNDS", 2000);
+    let threads = env_number("SATCHEL_BENCH_THREADS", 8).max(1);
     let dir = tempfile::tempdir().expect("tempdir");
     let service =
         Service::open(&dir.path().join("data"), Some("bench-password".into())).expect("service");
@@ -88,6 +114,22 @@ fn main() {
             per(with) - per(without)
         );
     }
+    let reads: Vec<MessageId> = (0..rounds).map(|i| ids[i % ids.len()]).collect();
+    let commits_before = service.audit_commits();
+    let with = concurrent_reads(threads, &reads, |id| {
+        service.message(&admin, MAILBOX, id).expect("get");
+    });
+    let commits = service.audit_commits() - commits_before;
+    let without = concurrent_reads(threads, &reads, |id| {
+        service.archive().get(MAILBOX, id).expect("get");
+    });
+    println!(
+        "  get from {threads} threads: with audit {:>7.0}/s   without {:>7.0}/s   \
+         {rounds} entries in {commits} commits ({:.1} per commit)",
+        rounds as f64 / with.as_secs_f64(),
+        rounds as f64 / without.as_secs_f64(),
+        rounds as f64 / commits.max(1) as f64
+    );
     let v = service.audit_verify(&admin).expect("verify");
     println!("  trail: {} entries, verified: {}", v.entries, v.ok);
 }

@@ -23,6 +23,8 @@ pub struct Service {
     pub(crate) throttle: crate::throttle::Throttle,
     /// How many password hashes may run at once.
     pub(crate) hashing: crate::signin::HashSlots,
+    /// Audit appends waiting for, or in, a group commit.
+    pub(crate) audit_log: crate::audit::GroupCommit,
 }
 
 /// An authenticated caller.
@@ -157,6 +159,7 @@ impl Service {
             jobs,
             throttle: Default::default(),
             hashing: crate::signin::HashSlots::new(crate::signin::default_hash_slots()),
+            audit_log: Default::default(),
         };
         service.ensure_admin(admin_password)?;
         service.offline_garbage_at_start()?;
@@ -537,13 +540,20 @@ impl Service {
     /// A message of a mailbox the caller may search. The id is parsed by the
     /// caller ([`ServiceError`] has the 400 for text that is not an id).
     pub fn message(&self, caller: &Caller, address: &str, id: &MessageId) -> Result<Vec<u8>> {
+        self.read_message(caller, address, id, crate::audit::Read::Api)
+    }
+
+    /// [`Service::message`], recorded as read the way `read` says.
+    pub fn read_message(
+        &self,
+        caller: &Caller,
+        address: &str,
+        id: &MessageId,
+        read: crate::audit::Read,
+    ) -> Result<Vec<u8>> {
         self.require_search(caller, address)?;
         let raw = self.archive.get(address, id)?;
-        self.audit(
-            caller,
-            action::MESSAGE_READ,
-            json!({ "mailbox": address, "id": id }),
-        )?;
+        self.audit(caller, action::MESSAGE_READ, read.target(address, id))?;
         Ok(raw)
     }
 

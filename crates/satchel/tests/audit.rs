@@ -97,6 +97,8 @@ fn sign_ins_searches_reads_and_changes_are_recorded_with_their_actor() {
     let read = find(&all, "message.read", "carol");
     assert_eq!(read["target"]["id"], id.as_str(), "{read}");
     assert_eq!(read["target"]["mailbox"], MB, "{read}");
+    assert_eq!(read["target"]["via"], "api", "{read}");
+    assert_eq!(read["target"]["part"], "raw", "{read}");
     assert_eq!(find(&all, "signin", "carol")["target"]["via"], "api");
     find(&all, "signin.failed", "carol");
     // An unknown name is not kept: it is often a password typed in the wrong field.
@@ -133,6 +135,34 @@ fn sign_ins_searches_reads_and_changes_are_recorded_with_their_actor() {
         "{head}"
     );
     assert_eq!(hash.len(), 64, "{head}");
+}
+
+/// Reads at once share group commits, and each still has its own entry,
+/// in one chain without a gap.
+#[test]
+fn concurrent_reads_each_have_an_entry_in_one_chain() {
+    const READS: usize = 12;
+    let server = Server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let id = carol_with_mail(&server, dir.path());
+    std::thread::scope(|s| {
+        for _ in 0..READS {
+            s.spawn(|| ok(carol(&server).args(["get", MB, &id])));
+        }
+    });
+    let all = entries(&server, &[]);
+    let reads = all
+        .iter()
+        .filter(|e| e["action"] == "message.read" && e["actor"] == "carol")
+        .count();
+    assert_eq!(reads, READS, "{all:#?}");
+    let seqs: Vec<i64> = all
+        .iter()
+        .map(|e| e["seq"].as_i64().expect("seq"))
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    let out = verify(&server);
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 #[test]

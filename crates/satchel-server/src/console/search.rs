@@ -4,6 +4,7 @@
 
 use super::page::{self, Flash, Nav, frame};
 use super::{Console, PageResult, Session};
+use crate::audit::Read;
 use crate::error::ServiceError;
 use crate::http::blocking;
 use axum::extract::{Path, Query, State};
@@ -113,10 +114,11 @@ async fn fetch(
     s: &Session,
     address: &str,
     id: &str,
+    read: Read,
 ) -> Result<Vec<u8>, ServiceError> {
     let c = s.caller.clone();
     let (a, i) = (address.to_string(), id.parse::<MessageId>()?);
-    blocking(&st.service, move |svc| svc.message(&c, &a, &i)).await
+    blocking(&st.service, move |svc| svc.read_message(&c, &a, &i, read)).await
 }
 
 pub async fn message(
@@ -124,7 +126,7 @@ pub async fn message(
     s: Session,
     Path((address, id)): Path<(String, String)>,
 ) -> PageResult {
-    let raw = fetch(&st, &s, &address, &id).await?;
+    let raw = fetch(&st, &s, &address, &id, Read::ConsoleView).await?;
     let size = raw.len() as u64;
     // Parsing is CPU work bounded by the message budget: off the async workers.
     let view = blocking(&st.service, move |_| Ok(MessageView::of(&raw))).await?;
@@ -173,7 +175,7 @@ pub async fn raw(
     s: Session,
     Path((address, id)): Path<(String, String)>,
 ) -> PageResult {
-    let raw = fetch(&st, &s, &address, &id).await?;
+    let raw = fetch(&st, &s, &address, &id, Read::ConsoleRaw).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "message/rfc822".to_string()),
@@ -192,7 +194,7 @@ pub async fn attachment(
     s: Session,
     Path((address, id, n)): Path<(String, String, usize)>,
 ) -> PageResult {
-    let raw = fetch(&st, &s, &address, &id).await?;
+    let raw = fetch(&st, &s, &address, &id, Read::ConsoleAttachment(n)).await?;
     let part = blocking(&st.service, move |_| Ok(MessageView::attachment(&raw, n)))
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("the message has no attachment {n}")))?;

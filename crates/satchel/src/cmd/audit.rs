@@ -100,6 +100,7 @@ pub async fn run(c: AuditCmd) -> Result<ExitCode> {
                 mailbox,
                 since,
                 limit: Some(limit),
+                before: None,
             };
             let entries = remote.client()?.audit_list(&filter).await?;
             if remote.json {
