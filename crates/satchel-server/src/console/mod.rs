@@ -83,6 +83,7 @@ pub fn router(service: Arc<Service>) -> Router {
             get(admin::flush_confirm).post(admin::flush),
         )
         .route("/console/status", get(admin::status))
+        .route("/console/audit", get(admin::audit))
         .route("/console/status/schedule", post(admin::set_schedule))
         .route("/console/status/defaults", post(admin::set_defaults))
         .route("/console/status/sync", post(admin::sync_now))

@@ -11,12 +11,17 @@ pub fn http() -> reqwest::blocking::Client {
         .expect("http client")
 }
 
-/// Signs in through the console's form; the session cookie it sets.
+/// Signs in as admin through the console's form; the session cookie it sets.
 pub fn sign_in(server: &Server) -> String {
+    sign_in_as(server, "admin", ADMIN_PASSWORD)
+}
+
+/// Signs in as `user` through the console's form; the session cookie it sets.
+pub fn sign_in_as(server: &Server, user: &str, password: &str) -> String {
     let r = http()
         .post(format!("{}/console/login", server.url))
         .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(format!("user=admin&password={ADMIN_PASSWORD}"))
+        .body(format!("user={user}&password={password}"))
         .send()
         .expect("sign in");
     assert_eq!(r.status().as_u16(), 303, "signed in");

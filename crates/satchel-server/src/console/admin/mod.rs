@@ -1,13 +1,16 @@
 //! Administrator pages, one module each: the Mailbox Manager
 //! ([`mailboxes`]), a mailbox's Properties (repository, grants, offline
 //! synchronization, flush: [`properties`]) and Status (the offline archive's
-//! schedule, defaults, repositories and jobs: [`status`]). What they share:
+//! schedule, defaults, repositories and jobs: [`status`]) and the Audit
+//! trail ([`audit`]). What they share:
 //! form fields, post/redirect/get, limits as text.
 
+mod audit;
 mod mailboxes;
 mod properties;
 mod status;
 
+pub use audit::audit;
 pub use mailboxes::{add_mailbox, mailboxes};
 pub use properties::{disable, enable, flush, flush_confirm, grant, properties, set_repository};
 pub use status::{set_defaults, set_schedule, status, sync_now};
