@@ -158,7 +158,9 @@ where
     F: FnOnce(&Service) -> Result<T> + Send + 'static,
 {
     let service = service.clone();
-    tokio::task::spawn_blocking(move || f(&service)).await?
+    // The request's span goes along, so lines logged there carry its id.
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(|| f(&service))).await?
 }
 
 /// The authenticated caller of a request (401 if none or wrong, 429 after

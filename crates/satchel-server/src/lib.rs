@@ -9,6 +9,7 @@ pub mod error;
 pub mod http;
 pub mod imap;
 pub mod jobs;
+pub mod metrics;
 pub mod offline;
 pub mod service;
 pub mod signin;
@@ -39,6 +40,8 @@ pub struct ServeConfig {
     /// Serve HTTPS with this certificate and key (re-read on SIGHUP); None
     /// serves plain HTTP.
     pub tls: Option<tls::TlsFiles>,
+    /// The networks whose addresses may read `/metrics` (others get 403).
+    pub metrics_allow: Vec<ipnet::IpNet>,
 }
 
 /// Opens the data folder and serves until SIGINT/SIGTERM.
@@ -70,7 +73,12 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let committer = tokio::spawn(commit_index_every_second(service.clone()));
     // The client address (ConnectInfo) is what sign-in throttling counts by.
     let app = http::router(service.clone(), config.max_request_bytes)
-        .merge(console::router(service.clone()));
+        .merge(console::router(service.clone()))
+        .merge(metrics::routes(
+            service.clone(),
+            config.metrics_allow.clone(),
+        ));
+    let app = metrics::layered(app);
     let served = match tls {
         Some(https) => tls::serve(listener, app, https, shutdown_signal()).await,
         None => {

@@ -565,6 +565,7 @@ impl Service {
         let job = self
             .jobs
             .start(self.archive.catalog()?.db(), kind, Some(mailbox))?;
+        let started = std::time::Instant::now();
         let result = self.run_update(&writer, mailbox, flush).map(|mut r| {
             r.job = job;
             r
@@ -573,6 +574,7 @@ impl Service {
             Ok(r) => ("ok", serde_json::to_value(r).unwrap_or_default()),
             Err(e) => ("failed", serde_json::json!({ "error": e.to_string() })),
         };
+        crate::metrics::global().offline_update(outcome, started.elapsed());
         detail["trigger"] = serde_json::Value::from(trigger);
         if let Err(e) = jobs::finish(self.archive.catalog()?.db(), job, outcome, &detail) {
             tracing::error!(job, error = %e, "cannot record the end of a job");

@@ -515,7 +515,15 @@ impl Service {
         items: Vec<BatchItem>,
     ) -> Result<api::ImportReport> {
         caller.require_admin()?;
+        let started = std::time::Instant::now();
+        let sizes: Vec<u64> = items.iter().map(|i| i.raw.len() as u64).collect();
         let outcomes = self.archive.add_messages(address, items)?;
+        let new = outcomes
+            .iter()
+            .zip(&sizes)
+            .filter(|(o, _)| o.status == satchel_archive::ItemStatus::Imported);
+        let (count, bytes) = new.fold((0, 0), |(n, b), (_, size)| (n + 1, b + size));
+        crate::metrics::global().imported(count, bytes, started.elapsed());
         self.audit(
             caller,
             action::IMPORT,

@@ -174,6 +174,7 @@ async fn signed_in(
 
 fn log_failure(attempt: Attempt<'_>, user: &str, client: IpAddr, running: usize) {
     let out = attempt.failed();
+    crate::metrics::global().signin_failed(out.address_locked.is_some(), out.user_locked.is_some());
     tracing::warn!(
         user = ?user,
         %client,

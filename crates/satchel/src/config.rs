@@ -34,6 +34,29 @@ pub struct FileConfig {
     pub tls: Option<TlsSection>,
     #[serde(default)]
     pub limits: Limits,
+    pub log_format: Option<LogFormat>,
+    pub metrics: Option<MetricsSection>,
+}
+
+/// How the service writes its log lines (`log_format`, `--log-format`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Lines for people (the default).
+    #[default]
+    Text,
+    /// One JSON object per line, with the request's id and route.
+    Json,
+}
+
+/// `[metrics]`: the networks (CIDR) whose addresses may read `/metrics`
+/// [default: loopback only].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    pub allow: Option<Vec<ipnet::IpNet>>,
 }
 
 /// `[tls]`: serve HTTPS with this certificate chain and key (PEM).

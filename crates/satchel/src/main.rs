@@ -11,7 +11,7 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let cli = cmd::Cli::parse();
     process_setup(&cli.command);
-    init_tracing();
+    init_tracing(cli.command.log_format());
     // A one-request command does not need worker threads; starting them is a
     // measurable part of a 5 ms search.
     let runtime = if cli.command.is_one_request() {
@@ -104,7 +104,10 @@ fn is_closed_stdout_panic(payload: &(dyn std::any::Any + Send)) -> bool {
         })
 }
 
-fn init_tracing() {
+/// Log lines to standard error, as text or (`serve --log-format json`) one
+/// JSON object per line; a request's lines carry its span (request id,
+/// method, route) either way.
+fn init_tracing(format: config::LogFormat) {
     // rustls-platform-verifier logs each refused certificate as an error of
     // its own; the client reports it once, saying how to trust the service.
     let filter = tracing_subscriber::EnvFilter::try_from_env("SATCHEL_LOG").unwrap_or_else(|_| {
@@ -112,9 +115,16 @@ fn init_tracing() {
     });
     // Colour only on a terminal: `satchel serve 2>service.log` stays plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        config::LogFormat::Text => fmt.with_ansi(ansi).init(),
+        config::LogFormat::Json => fmt
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }

@@ -133,11 +133,13 @@ pub async fn start_run(
                 }
             }
         };
+        let started = std::time::Instant::now();
         let result = satchel_mailbox::run(archive, &address, &policy, job, &mut progress).await;
         let (outcome, summary, err) = match result {
             Ok(s) => ("ok", s, None),
             Err((e, s)) => ("failed", s, Some(e)),
         };
+        crate::metrics::global().imap_run(outcome, summary.archived, started.elapsed());
         let detail = serde_json::to_value(&summary).unwrap_or_default();
         let recorded = tokio::task::block_in_place(|| -> Result<()> {
             jobs::finish(archive.catalog()?.db(), job, outcome, &detail)?;

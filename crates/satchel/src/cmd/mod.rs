@@ -142,6 +142,14 @@ impl Command {
         }
     }
 
+    /// How log lines are written: `serve` may ask for JSON.
+    pub fn log_format(&self) -> crate::config::LogFormat {
+        match self {
+            Command::Serve(a) => serve::log_format(a),
+            _ => crate::config::LogFormat::Text,
+        }
+    }
+
     /// Everything a `laptop` command writes is in the user's laptop home.
     pub fn is_laptop(&self) -> bool {
         matches!(self, Command::Laptop(_))

@@ -1,4 +1,4 @@
-use crate::config::{self, FileConfig};
+use crate::config::{self, FileConfig, LogFormat};
 use anyhow::{Context, Result};
 use clap::Args;
 use serde::Serialize;
@@ -56,6 +56,22 @@ pub struct ServeArgs {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, env = "SATCHEL_TLS_KEY")]
     tls_key: Option<PathBuf>,
+    /// Log lines as text (default) or JSON objects, one per line, each
+    /// naming the request it belongs to.
+    #[arg(long, env = "SATCHEL_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
+}
+
+/// The log format, wanted before the service starts (logging is set up
+/// first): the flag, else the file's. A file that does not load counts as
+/// none here; `run` reports its error.
+pub fn log_format(a: &ServeArgs) -> LogFormat {
+    a.log_format
+        .or_else(|| {
+            let file = config::load(&config::locate(a.config.clone())?).ok()?;
+            file.log_format
+        })
+        .unwrap_or_default()
 }
 
 pub async fn run(a: ServeArgs) -> Result<ExitCode> {
@@ -136,6 +152,7 @@ struct Resolved {
     config: satchel_server::ServeConfig,
     check_only: bool,
     key_from_env: bool,
+    log_format: LogFormat,
 }
 
 /// Flags and environment (merged by clap) over the file over the defaults.
@@ -173,6 +190,11 @@ fn resolve(a: ServeArgs, file: FileConfig) -> Result<Resolved> {
         ),
     };
     let catalog = a.catalog.or(file.catalog).filter(|c| !c.is_empty());
+    let log_format = a.log_format.or(file.log_format).unwrap_or_default();
+    let metrics_allow = file
+        .metrics
+        .and_then(|m| m.allow)
+        .unwrap_or_else(satchel_server::metrics::default_allow);
     let config = satchel_server::ServeConfig {
         data,
         listen,
@@ -182,11 +204,13 @@ fn resolve(a: ServeArgs, file: FileConfig) -> Result<Resolved> {
         key,
         catalog,
         tls,
+        metrics_allow,
     };
     Ok(Resolved {
         config,
         check_only: a.check_config,
         key_from_env,
+        log_format,
     })
 }
 
@@ -202,6 +226,13 @@ struct Effective {
     #[serde(skip_serializing_if = "Option::is_none")]
     tls: Option<EffectiveTls>,
     limits: EffectiveLimits,
+    log_format: LogFormat,
+    metrics: EffectiveMetrics,
+}
+
+#[derive(Serialize)]
+struct EffectiveMetrics {
+    allow: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -238,6 +269,10 @@ fn effective(r: &Resolved, source: Option<&str>) -> Result<String> {
             password_checks: c
                 .password_checks
                 .unwrap_or_else(satchel_server::signin::default_hash_slots),
+        },
+        log_format: r.log_format,
+        metrics: EffectiveMetrics {
+            allow: c.metrics_allow.iter().map(ToString::to_string).collect(),
         },
     };
     let mut out = format!(
