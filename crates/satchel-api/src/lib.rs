@@ -6,11 +6,13 @@
 pub mod archive;
 pub mod audit;
 pub mod client;
+pub mod retention;
 pub mod tls;
 pub mod types;
 
 pub use archive::*;
 pub use audit::*;
 pub use client::{ApiError, Auth, Client, ManifestFetch};
+pub use retention::*;
 pub use tls::{CA_FILE_VAR, PrivateCa};
 pub use types::*;

@@ -21,7 +21,9 @@ use std::sync::Arc;
 
 mod audit;
 mod export;
+mod hold;
 mod offline;
+mod retention;
 mod upload;
 
 type AppState = Arc<Service>;
@@ -84,6 +86,8 @@ pub fn router(service: Arc<Service>, max_request_bytes: u64) -> Router {
         .merge(offline::routes())
         .merge(audit::routes())
         .merge(export::routes())
+        .merge(retention::routes())
+        .merge(hold::routes())
         .merge(crate::imap::http::routes())
         .layer(DefaultBodyLimit::max(as_usize(json_limit)))
         .layer(Extension(BodyLimit {

@@ -146,6 +146,8 @@ impl Service {
             crate::jobs::migrate(&cat)?;
             crate::console::sessions::migrate(&cat)?;
             crate::audit::migrate(&cat)?;
+            crate::retention::migrate(&cat)?;
+            crate::hold::migrate(&cat)?;
         }
         let jobs = crate::jobs::JobRuntime::new(crate::jobs::claims::node_id(data)?);
         let interrupted = jobs.mark_interrupted(archive.catalog()?.db())?;
@@ -649,7 +651,7 @@ fn validate_password(password: &str) -> Result<()> {
     Ok(())
 }
 
-fn validate_name(what: &str, name: &str) -> Result<()> {
+pub(crate) fn validate_name(what: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name

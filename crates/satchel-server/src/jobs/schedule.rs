@@ -49,6 +49,8 @@ pub fn next_run(expr: &str) -> Option<String> {
 enum Due {
     /// An update of every enabled offline mailbox.
     OfflineUpdate,
+    /// Retention expiry of every mailbox (crate::retention).
+    Retention,
     /// An archive run of one mailbox.
     Archive {
         mailbox: String,
@@ -63,6 +65,10 @@ fn due_list(service: &Service, after: &DateTime<Local>) -> Vec<(DateTime<Local>,
     match service.offline_schedule_expr() {
         Ok(expr) => list.push((expr, Due::OfflineUpdate)),
         Err(e) => tracing::error!(error = %e, "cannot read the offline schedule"),
+    }
+    match service.retention_schedule_expr() {
+        Ok(expr) => list.push((expr, Due::Retention)),
+        Err(e) => tracing::error!(error = %e, "cannot read the retention schedule"),
     }
     match service.archive_schedule_list() {
         Ok(schedules) => list.extend(
@@ -155,6 +161,7 @@ impl Due {
     fn schedule_key(&self) -> String {
         match self {
             Due::OfflineUpdate => "offline-update".to_string(),
+            Due::Retention => crate::retention::LEASE.to_string(),
             Due::Archive { mailbox, .. } => crate::jobs::archive_lease(mailbox),
         }
     }
@@ -188,6 +195,12 @@ async fn run_due(service: Arc<Service>, due: Due, firing: i64) {
             let run = tokio::task::spawn_blocking(move || service.scheduled_offline_update(firing));
             if let Err(e) = run.await {
                 tracing::error!(error = %e, "scheduled offline update failed");
+            }
+        }
+        Due::Retention => {
+            let run = tokio::task::spawn_blocking(move || service.scheduled_retention(firing));
+            if let Err(e) = run.await {
+                tracing::error!(error = %e, "scheduled retention expiry failed");
             }
         }
         Due::Archive { mailbox, policy } => {

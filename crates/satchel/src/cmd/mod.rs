@@ -5,10 +5,12 @@ mod admin;
 mod archive;
 mod audit;
 mod export;
+mod hold;
 mod import;
 mod laptop;
 mod offline;
 mod read;
+mod retention;
 mod serve;
 
 use anyhow::{Context, Result};
@@ -121,6 +123,12 @@ pub enum Command {
     /// The audit trail: verify its hash chain, its head, list entries (administrators).
     #[command(subcommand)]
     Audit(audit::AuditCmd),
+    /// Retention periods and expiry (administrators).
+    #[command(subcommand)]
+    Retention(retention::RetentionCmd),
+    /// Legal holds: mail that survives retention and deletion (administrators).
+    #[command(subcommand)]
+    Hold(hold::HoldCmd),
     /// Write a mailbox's messages (all, or those matching a query) to an mbox file or a Maildir.
     Export(export::ExportArgs),
     /// The laptop client: local copies of your offline mailboxes, message links offline.
@@ -172,6 +180,8 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Laptop(a) => laptop::run(a).await,
         Command::Audit(c) => audit::run(c).await,
         Command::Export(a) => export::run(a).await,
+        Command::Retention(c) => retention::run(c).await,
+        Command::Hold(c) => hold::run(c).await,
     }
 }
 

@@ -319,6 +319,18 @@ pub fn synced_mailbox<'a>(report: &'a serde_json::Value, mb: &str) -> &'a serde_
         .unwrap_or_else(|| panic!("{mb} not in {report}"))
 }
 
+/// The ids a `retention apply --json` report removed, sorted.
+pub fn removed_ids(report: &serde_json::Value) -> Vec<String> {
+    let mut ids: Vec<String> = report["removed"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no removed list in {report}"))
+        .iter()
+        .filter_map(|e| e["id"].as_str().map(str::to_string))
+        .collect();
+    ids.sort();
+    ids
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
