@@ -334,9 +334,9 @@ impl Service {
             json!({ "mailbox": req.mailbox, "dry_run": req.dry_run }),
         )?;
         if req.dry_run {
-            return self.expire(req.mailbox.as_deref(), true, Some(caller));
+            return self.expire(req.mailbox.as_deref(), true, caller);
         }
-        self.expiry_job(req.mailbox.as_deref(), "request", Some(caller))
+        self.expiry_job(req.mailbox.as_deref(), "request", caller)
     }
 
     /// Runs expiry recorded as a job (its outcome and counts in the jobs log).
@@ -344,7 +344,7 @@ impl Service {
         &self,
         mailbox: Option<&str>,
         trigger: &str,
-        caller: Option<&Caller>,
+        caller: &Caller,
     ) -> Result<api::RetentionApplied> {
         let job = self
             .jobs
@@ -377,7 +377,7 @@ impl Service {
         &self,
         mailbox: Option<&str>,
         dry_run: bool,
-        caller: Option<&Caller>,
+        caller: &Caller,
     ) -> Result<api::RetentionApplied> {
         let targets: Vec<api::Retention> = {
             let cat = self.archive.catalog()?;
@@ -417,7 +417,7 @@ impl Service {
         mailbox: &str,
         cutoff: i64,
         dry_run: bool,
-        caller: Option<&Caller>,
+        caller: &Caller,
         tally: &mut Tally,
     ) -> Result<()> {
         let head = self.archive.catalog()?.last_seq(mailbox)?;
@@ -467,12 +467,7 @@ impl Service {
 
     /// Removes expired messages from `mailbox` (one transaction per page,
     /// under the membership log's lock).
-    fn remove_expired(
-        &self,
-        mailbox: &str,
-        expired: &[Candidate],
-        caller: Option<&Caller>,
-    ) -> Result<()> {
+    fn remove_expired(&self, mailbox: &str, expired: &[Candidate], caller: &Caller) -> Result<()> {
         if expired.is_empty() {
             return Ok(());
         }
@@ -488,13 +483,7 @@ impl Service {
         tx.commit()?;
         let ids: Vec<String> = expired.iter().map(|c| c.id.to_hex()).collect();
         let target = json!({ "mailbox": mailbox, "reason": "retention", "ids": ids });
-        let event = crate::audit::Event {
-            actor: caller.map_or(SCHEDULER, |c| c.user.name.as_str()),
-            source: caller.map_or(std::net::Ipv4Addr::LOCALHOST.into(), |c| c.source),
-            action: action::MESSAGE_DELETE,
-            target,
-        };
-        crate::audit::append(cat.db(), &event)?;
+        crate::audit::note(&cat, caller, action::MESSAGE_DELETE, target)?;
         Ok(())
     }
 
@@ -525,7 +514,9 @@ impl Service {
             }
         };
         tracing::info!(firing, "scheduled retention expiry");
-        match claims::with_firing(Some(firing), || self.expiry_job(None, "schedule", None)) {
+        match claims::with_firing(Some(firing), || {
+            self.expiry_job(None, "schedule", &scheduler())
+        }) {
             Ok(r) => tracing::info!(firing, removed = r.removed.len(), "retention expiry done"),
             Err(e) => tracing::error!(firing, error = %e, "retention expiry failed"),
         }
@@ -537,6 +528,20 @@ impl Service {
 
 /// The actor of removals the schedule makes.
 pub const SCHEDULER: &str = "scheduler";
+
+/// The caller the scheduled expiry acts as: in the audit trail its actor
+/// is [`SCHEDULER`], from this machine.
+fn scheduler() -> Caller {
+    Caller {
+        user: satchel_archive::UserInfo {
+            name: SCHEDULER.into(),
+            password_hash: String::new(),
+            admin: true,
+        },
+        by_password: false,
+        source: std::net::Ipv4Addr::LOCALHOST.into(),
+    }
+}
 
 #[cfg(test)]
 mod tests {

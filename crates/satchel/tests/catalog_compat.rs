@@ -114,7 +114,18 @@ fn a_version_4_data_folder_opens_and_keeps_everything() {
         })
         .expect("schema_versions");
     let names: Vec<&str> = versions.iter().map(|v| v.0.as_str()).collect();
-    assert_eq!(names, ["audit", "console", "imap", "jobs", "offline"]);
+    assert_eq!(
+        names,
+        [
+            "audit",
+            "console",
+            "hold",
+            "imap",
+            "jobs",
+            "offline",
+            "retention"
+        ]
+    );
     let user_version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");
