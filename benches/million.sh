@@ -109,6 +109,8 @@ mailbox_args=(mailbox add "$mb")
 if [ -n "${SATCHEL_BENCH_S3_URL:-}" ]; then
   "$bin" repo add bench-s3 --s3 "$SATCHEL_BENCH_S3_URL" --endpoint "${SATCHEL_BENCH_S3_ENDPOINT:?}" >/dev/null
   mailbox_args+=(--repo bench-s3)
+  # The offline repositories in the same bucket, as several nodes would keep them.
+  "$bin" offline defaults --store bench-s3 >/dev/null
 fi
 "$bin" "${mailbox_args[@]}" >/dev/null
 
@@ -218,6 +220,9 @@ print(f"service, {batches} import batches: " + ", ".join(f"{k[:-3]} {v / 1000:.1
       + " (prepare: hash, zstd, MIME parse; store: pack + fsync + catalog; index: tantivy add)")
 PY
 say "data folder after import: $(bytes_of "$data") bytes; packs $(bytes_of "$data/repositories") bytes, index $(bytes_of "$data/index") bytes"
+if [[ "${SATCHEL_BENCH_CATALOG:-}" == postgres* ]] && command -v psql >/dev/null; then
+  say "PostgreSQL catalog: $(psql "$SATCHEL_BENCH_CATALOG" -Atc 'SELECT pg_database_size(current_database())') bytes"
+fi
 
 for limit in ${SATCHEL_BENCH_LIMITS:-50 10}; do
   s=$(search "$limit" "$repeat" "${SATCHEL_BENCH_BUDGET:-60}")

@@ -108,7 +108,10 @@ impl Seaweed {
             .arg(format!("-s3.config={}", config.display()))
             // Off: their default ports are fixed, so two servers would clash.
             .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
-            .arg("-volume.max=0")
+            // Volumes of 64 MB, at most 64 of them. SeaweedFS's default (30 GB
+            // volumes, their count "auto" from the free disk) gives no volume
+            // at all, and a 500 on every PUT, once less than 30 GB is free.
+            .args(["-master.volumeSizeLimitMB=64", "-volume.max=64"])
             .stdin(Stdio::null())
             .stdout(logf.try_clone().expect("log"))
             .stderr(logf)
