@@ -183,3 +183,103 @@ fn only_administrators_see_the_audit_page() {
         .expect("audit page");
     assert_eq!(page.status().as_u16(), 403);
 }
+
+/// A console form posted without the page's CSRF token (or without its
+/// confirmation): the status.
+fn post_form(server: &Server, cookie: &str, path: &str, body: &str) -> u16 {
+    common::console::http()
+        .post(format!("{}{path}", server.url))
+        .header("Cookie", cookie)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body.to_string())
+        .send()
+        .expect("post")
+        .status()
+        .as_u16()
+}
+
+fn hold_names(server: &Server) -> Vec<String> {
+    let list = json(&server.admin_ok(&["hold", "list", "--json"]));
+    list.as_array()
+        .expect("holds")
+        .iter()
+        .map(|h| h["name"].as_str().expect("name").to_string())
+        .collect()
+}
+
+#[test]
+fn holds_are_placed_and_released_through_the_page_and_properties_show_retention() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    one_message(&server, dir.path());
+    let mut b = Browser::launch();
+    sign_in(&mut b, &server);
+
+    // Properties: the effective retention and where it comes from.
+    let props = format!("{}/console/mailboxes/{MB}", server.url);
+    b.goto(&props);
+    assert_eq!(b.text("#retention"), "kept forever (the default)");
+    server.admin_ok(&["retention", "set", MB, "--days", "30"]);
+    b.goto(&props);
+    assert_eq!(b.text("#retention"), "30 days (this mailbox's setting)");
+
+    // Place a hold through the page, after its confirmation.
+    b.goto(&format!("{}/console/holds", server.url));
+    assert!(b.exists("#no-holds"), "{}", b.body_text());
+    b.fill("#hold-name", "matter-1");
+    b.fill("#hold-mailboxes", MB);
+    b.fill("#hold-query", "lighthouse");
+    b.check("#hold-confirm");
+    b.click("#place-button");
+    b.screenshot("holds-01-placed");
+    assert!(
+        b.text("#notice").contains("matter-1 placed"),
+        "{}",
+        b.body_text()
+    );
+    assert_eq!(b.text("tr[data-hold=\"matter-1\"] .held"), "1");
+    let shown = json(&server.admin_ok(&["hold", "show", "matter-1", "--json"]));
+    assert_eq!(shown["query"], "lighthouse", "{shown}");
+    assert_eq!(shown["mailboxes"], serde_json::json!([MB]), "{shown}");
+
+    // Without the CSRF token, or without the confirmation, nothing changes.
+    let cookie = format!(
+        "satchel_session={}",
+        b.cookie("satchel_session").expect("cookie")
+    );
+    let csrf = common::console::csrf_of(&server, &cookie);
+    let place = format!("name=matter-2&mailboxes={MB}&confirm=yes");
+    assert_eq!(post_form(&server, &cookie, "/console/holds", &place), 403);
+    let unconfirmed = format!("csrf={csrf}&name=matter-2&mailboxes={MB}");
+    assert_eq!(
+        post_form(&server, &cookie, "/console/holds", &unconfirmed),
+        400
+    );
+    let release = "/console/holds/matter-1/release";
+    assert_eq!(post_form(&server, &cookie, release, "confirm=yes"), 403);
+    assert_eq!(hold_names(&server), ["matter-1"]);
+
+    // Release through its confirmation page.
+    b.click("tr[data-hold=\"matter-1\"] .release");
+    assert!(b.url().ends_with(release), "{}", b.url());
+    b.check("#release-confirm");
+    b.click("#release-button");
+    assert!(
+        b.text("#notice").contains("matter-1 released"),
+        "{}",
+        b.body_text()
+    );
+    assert!(b.exists("#no-holds"));
+    assert!(hold_names(&server).is_empty());
+
+    // Both are in the audit trail, by the administrator.
+    let trail = json(&server.admin_ok(&["audit", "list", "--json", "--user", "admin"]));
+    let actions: Vec<&str> = trail
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(actions.contains(&"hold.add"), "{actions:?}");
+    assert!(actions.contains(&"hold.release"), "{actions:?}");
+}

@@ -84,6 +84,11 @@ pub fn router(service: Arc<Service>) -> Router {
         )
         .route("/console/status", get(admin::status))
         .route("/console/audit", get(admin::audit))
+        .route("/console/holds", get(admin::holds).post(admin::place_hold))
+        .route(
+            "/console/holds/{name}/release",
+            get(admin::release_hold_confirm).post(admin::release_hold),
+        )
         .route("/console/status/schedule", post(admin::set_schedule))
         .route("/console/status/defaults", post(admin::set_defaults))
         .route("/console/status/sync", post(admin::sync_now))

@@ -29,6 +29,7 @@ pub enum Nav {
     Search,
     Mailboxes,
     Status,
+    Holds,
     Audit,
 }
 
@@ -60,6 +61,7 @@ pub fn frame(s: &Session, nav: Nav, title: &str, flash: Option<&Flash>, body: Ma
                     @if s.admin() {
                         (link(Nav::Mailboxes, "/console/mailboxes", "Mailbox Manager"))
                         (link(Nav::Status, "/console/status", "Status"))
+                        (link(Nav::Holds, "/console/holds", "Holds"))
                         (link(Nav::Audit, "/console/audit", "Audit"))
                     }
                 }

@@ -6,11 +6,15 @@
 //! form fields, post/redirect/get, limits as text.
 
 mod audit;
+mod holds;
 mod mailboxes;
 mod properties;
 mod status;
 
 pub use audit::audit;
+pub use holds::{
+    holds, place as place_hold, release as release_hold, release_confirm as release_hold_confirm,
+};
 pub use mailboxes::{add_mailbox, mailboxes};
 pub use properties::{disable, enable, flush, flush_confirm, grant, properties, set_repository};
 pub use status::{set_defaults, set_schedule, status, sync_now};

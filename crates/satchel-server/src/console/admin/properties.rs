@@ -34,12 +34,13 @@ async fn render(
 ) -> PageResult {
     let c = s.caller.clone();
     let a = address.clone();
-    let (m, repos, users, report) = blocking(&st.service, move |svc| {
+    let (m, repos, users, report, retention) = blocking(&st.service, move |svc| {
         Ok((
             svc.mailbox(&c, &a)?,
             svc.repositories(&c)?,
             svc.users(&c)?,
             svc.offline_status(&c, Some(&a))?,
+            svc.mailbox_retention(&c, &a)?,
         ))
     })
     .await?;
@@ -52,6 +53,7 @@ async fn render(
             table.kv {
                 tr { th { "Address" } td #mb-address { (m.address) } }
                 tr { th { "Archived" } td { (m.messages) " messages, " (HumanBytes(m.bytes)) } }
+                tr { th { "Retention" } td #retention { (retention_text(&retention)) } }
                 tr { th { "IMAP" } td {
                     @if let (Some(u), Some(n)) = (&m.imap_url, &m.imap_user) {
                         (u) " as " (n)
@@ -67,6 +69,20 @@ async fn render(
     };
     let title = format!("Properties of {}", m.address);
     Ok((status, frame(s, Nav::Mailboxes, &title, flash, body)).into_response())
+}
+
+/// The effective period and where it comes from (`satchel retention show`).
+fn retention_text(r: &api::Retention) -> String {
+    let days = match r.days {
+        Some(n) => format!("{n} days"),
+        None => "kept forever".to_string(),
+    };
+    let from = if r.source == api::FROM_MAILBOX {
+        "this mailbox's setting"
+    } else {
+        "the default"
+    };
+    format!("{days} ({from})")
 }
 
 fn repository_form(s: &Session, m: &api::Mailbox, repos: &[api::Repository]) -> Markup {
