@@ -267,6 +267,10 @@ pub struct OfflineDefaults {
     /// every node serves them; `None`: each node's data folder (one node).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<String>,
+    /// Size in bytes at which an update starts a new segment file (a full
+    /// build of a large mailbox writes several); the service fills it in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment_bytes: Option<u64>,
 }
 
 /// `PUT /api/v1/offline/defaults`: absent fields are unchanged; `"none"`
@@ -280,6 +284,9 @@ pub struct SetOfflineDefaults {
     /// A repository's name, or `"none"` for the data folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<String>,
+    /// Segment size limit in bytes (at least 1 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment_bytes: Option<u64>,
 }
 
 /// The update schedule.

@@ -27,6 +27,7 @@ pub mod search;
 pub mod service;
 pub mod status;
 pub mod sync;
+mod verified;
 pub mod viewer;
 
 pub use config::{Config, Home, setup};

@@ -4,6 +4,7 @@
 //! <home>/replicas/<mailbox>/
 //!   manifest.json     the current complete state; replaced atomically
 //!   etag              the service's ETag of that manifest (for If-None-Match)
+//!   verified.json     each segment file as it was when last hashed
 //!   segments/<name>   verified segments (name = SHA-256 of the bytes)
 //!   partial/<name>    a download in progress (resumed with Range)
 //! ```
@@ -21,13 +22,14 @@ use std::path::{Path, PathBuf};
 
 use satchel_offline::{
     Manifest, OfflineRepositoryListing, ReplicaIndex, Report, SegmentRef, VerifyError,
-    install_segment, segment_path, verify_repository, verify_segment_file,
+    install_segment, segment_path, verify_repository,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::service::{ManifestFetch, Service};
+use crate::verified::Verified;
 
 const ETAG_FILE: &str = "etag";
 const PARTIAL_DIR: &str = "partial";
@@ -87,6 +89,10 @@ pub struct MailboxSync {
     pub segments_repaired: u64,
     /// Segments resumed from a partial download.
     pub segments_resumed: u64,
+    /// Segments hash-checked by this sync: new, repaired, or whose files
+    /// changed since they were last hashed (the others are not read).
+    #[serde(default)]
+    pub segments_hashed: u64,
     /// Segments in the local copy after the sync.
     pub segments: u64,
     /// Live messages after the sync.
@@ -224,17 +230,20 @@ impl Replica {
         fsutil::private_dir(&self.dir.join(SEGMENTS_DIR))?;
         fsutil::private_dir(&self.dir.join(PARTIAL_DIR))?;
 
-        // Which segments must be (re)fetched: missing or failing verification.
+        // Which segments must be (re)fetched: missing or failing verification
+        // (only files not hashed before in this state are read).
         let local_names: HashSet<&str> = local
             .as_ref()
             .filter(|_| change != Change::Rebuilt)
             .map(|m| m.segments.iter().map(|s| s.name.as_str()).collect())
             .unwrap_or_default();
+        let mut verified = Verified::load(&self.dir);
+        let mut segments_hashed = 0;
         let mut wanted: Vec<(&SegmentRef, bool)> = Vec::new();
         for s in &target.segments {
             let path = segment_path(&self.dir, &s.name);
-            match verify_segment_file(&path, &s.name, s.size) {
-                Ok(()) => {}
+            match verified.check(&path, s) {
+                Ok(hashed) => segments_hashed += u64::from(hashed),
                 Err(VerifyError::Missing(_)) => wanted.push((s, local_names.contains(&*s.name))),
                 Err(e) => {
                     tracing::warn!(mailbox = %self.mailbox, "damaged local segment: {e}");
@@ -259,6 +268,8 @@ impl Replica {
         let mut segments_resumed = 0;
         for (s, repair) in &wanted {
             let d = self.download(service, listing, s, progress).await?;
+            verified.record(&segment_path(&self.dir, &s.name), &s.name)?;
+            segments_hashed += 1;
             segment_bytes += d.bytes;
             if d.resumed {
                 segments_resumed += 1;
@@ -278,13 +289,13 @@ impl Replica {
             fsutil::write_private(&self.dir.join(ETAG_FILE), tag.as_bytes())?;
         }
         self.collect_garbage(&target)?;
+        verified.save(&target.segments.iter().map(|s| s.name.as_str()).collect())?;
         if change == Change::Unchanged && switch {
             change = Change::Updated;
         }
 
-        let live = ReplicaIndex::open(&self.dir)
-            .map(|r| r.len() as u64)
-            .unwrap_or(target.totals.messages);
+        let live =
+            satchel_offline::count_live(&self.dir, &target).unwrap_or(target.totals.messages);
         let result = MailboxSync {
             mailbox: self.mailbox.clone(),
             change,
@@ -293,6 +304,7 @@ impl Replica {
             segments_downloaded: wanted.len() as u64,
             segments_repaired,
             segments_resumed,
+            segments_hashed,
             segments: target.segments.len() as u64,
             messages: live,
             bytes: target.totals.bytes,
@@ -308,6 +320,7 @@ impl Replica {
         // Manifest first: without it nothing below is "the copy" any more.
         fsutil::remove_file_if_exists(&Manifest::path(&self.dir))?;
         fsutil::remove_file_if_exists(&self.dir.join(ETAG_FILE))?;
+        Verified::remove(&self.dir)?;
         fsutil::sync_dir(&self.dir)?;
         fsutil::remove_dir_if_exists(&self.dir.join(SEGMENTS_DIR))?;
         fsutil::remove_dir_if_exists(&self.dir.join(PARTIAL_DIR))?;

@@ -35,9 +35,13 @@ pub use satchel_message::{MessageId, is_lower_hex_64};
 pub use error::{Error, Result, VerifyError};
 pub use manifest::{Manifest, SegmentRef, Totals};
 pub use protocol::{OfflineRepositoryList, OfflineRepositoryListing};
-pub use repository::{ReplicaIndex, Repository, RepositoryOptions, install_segment, segment_path};
+pub use repository::{
+    Appender, ReplicaIndex, Repository, RepositoryOptions, count_live, install_segment,
+    segment_path,
+};
 pub use segment::{
-    Entry, MessageEntry, Segment, SegmentInfo, SegmentWriter, is_valid_segment_name,
+    DEFAULT_SEGMENT_BYTES, Entry, MessageEntry, Segment, SegmentInfo, SegmentWriter,
+    is_valid_segment_name,
 };
 pub use verify::{Report, verify_repository, verify_segment_file};
 

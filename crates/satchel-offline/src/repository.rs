@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result, VerifyError};
 use crate::manifest::{MANIFEST_FILE, Manifest, SegmentRef, new_epoch};
 use crate::segment::{
-    DEFAULT_BLOCK_SIZE, DEFAULT_LEVEL, Entry, MessageEntry, Segment, SegmentWriter,
+    DEFAULT_BLOCK_SIZE, DEFAULT_LEVEL, DEFAULT_SEGMENT_BYTES, Entry, MAX_SEGMENT_MESSAGES,
+    MessageEntry, Segment, SegmentInfo, SegmentWriter, Spool,
 };
 use crate::{MessageId, fsutil, verify};
 
@@ -31,6 +32,8 @@ pub const LOCK_FILE: &str = ".writer.lock";
 pub struct RepositoryOptions {
     pub level: i32,
     pub block_size: usize,
+    /// An [`Appender`] closes a segment once its file reaches this size.
+    pub segment_bytes: u64,
 }
 
 impl Default for RepositoryOptions {
@@ -38,6 +41,7 @@ impl Default for RepositoryOptions {
         RepositoryOptions {
             level: DEFAULT_LEVEL,
             block_size: DEFAULT_BLOCK_SIZE,
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
         }
     }
 }
@@ -134,6 +138,30 @@ impl Repository {
         SegmentWriter::new(self.options.level).with_block_size(self.options.block_size)
     }
 
+    /// Sets the size at which an [`Appender`] starts a new segment (at
+    /// least one block's worth of bytes is always written).
+    pub fn set_segment_bytes(&mut self, bytes: u64) {
+        self.options.segment_bytes = bytes.max(1);
+    }
+
+    /// Starts an update that may write several segments, each streamed to
+    /// its file as it is written and closed at the size limit; they are
+    /// named by the manifest together by [`Appender::commit`].
+    pub fn appender(&mut self) -> Appender<'_> {
+        Appender {
+            repo: self,
+            current: None,
+            written: Vec::new(),
+            committed: false,
+        }
+    }
+
+    /// The ids of the live messages, reading one segment's index at a time
+    /// (a [`ReplicaIndex`] keeps every segment's index open).
+    pub fn live_ids(&self) -> Result<HashSet<MessageId>> {
+        live_ids(&self.dir, &self.manifest)
+    }
+
     /// A reader over the current manifest.
     pub fn reader(&self) -> Result<ReplicaIndex> {
         ReplicaIndex::with_manifest(&self.dir, self.manifest.clone())
@@ -203,7 +231,7 @@ impl Repository {
         next.set_totals(0);
         let live = match live {
             Some(n) => n,
-            None => ReplicaIndex::with_manifest(&self.dir, next.clone())?.len() as u64,
+            None => count_live(&self.dir, &next)?,
         };
         next.set_totals(live);
         next.write_atomic(&self.dir)?;
@@ -269,14 +297,25 @@ impl Repository {
                 }
             }
         }
-        let mut writer = self.new_segment();
+        let kept: Vec<SegmentRef> = self
+            .manifest
+            .segments
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !small.contains(i))
+            .map(|(_, s)| s.clone())
+            .collect();
+        let mut out = self.appender();
         for (i, seg) in full.segments.iter().enumerate() {
             if !small.contains(&i) {
                 continue;
             }
             seg.for_each_message(|entry, raw| {
-                if full.live.contains_key(&entry.id) && !live_kept.contains(&entry.id) {
-                    writer.add(MessageEntry {
+                // Only the copy that provides the live message: an id added
+                // again in a later small segment is written once.
+                let provides = full.live.get(&entry.id).is_some_and(|&(s, _)| s == i);
+                if provides && !live_kept.contains(&entry.id) {
+                    out.add(MessageEntry {
                         id: entry.id,
                         date: entry.date,
                         from: entry.from.clone(),
@@ -289,25 +328,14 @@ impl Repository {
         }
         for id in kept_order {
             if live_kept.contains(&id) && !full.live.contains_key(&id) {
-                writer.tombstone(id);
+                out.tombstone(id)?;
             }
         }
-
-        let mut segments: Vec<SegmentRef> = self
-            .manifest
-            .segments
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !small.contains(i))
-            .map(|(_, s)| s.clone())
-            .collect();
-        if !writer.is_empty() {
-            let info = writer.finish_to_dir(&self.dir.join(SEGMENTS_DIR))?;
-            segments.push(SegmentRef::from(&info));
-        }
+        let mut segments = kept;
+        segments.extend(out.close()?.iter().map(SegmentRef::from));
         let switched = self.switch_compacted(full, segments);
         // Success or not, the files the manifest does not name go: the old
-        // small segments, or the new one a failed switch (a full disk) left.
+        // small segments, or the new ones a failed switch (a full disk) left.
         let collected = self.garbage_collect();
         let m = switched?;
         collected?;
@@ -375,6 +403,167 @@ impl Repository {
     }
 }
 
+/// One update's new segments: messages and tombstones streamed into a
+/// segment file until it reaches the repository's segment size (or
+/// [`MAX_SEGMENT_MESSAGES`] entries), then into the next. Nothing is named
+/// before [`Appender::commit`]; dropped uncommitted, the segments it wrote
+/// are removed.
+///
+/// Later segments win over earlier ones as in any manifest: a tombstone
+/// given after a message of the same id would hide it, so callers give an
+/// update's tombstones and messages for disjoint ids (as updates and
+/// compactions do).
+pub struct Appender<'r> {
+    repo: &'r mut Repository,
+    current: Option<SegmentWriter<Spool>>,
+    written: Vec<SegmentInfo>,
+    committed: bool,
+}
+
+impl Appender<'_> {
+    /// The writer of the segment being filled, started on first use.
+    fn writer(&mut self) -> Result<&mut SegmentWriter<Spool>> {
+        let w = match self.current.take() {
+            Some(w) => w,
+            None => {
+                let o = self.repo.options;
+                SegmentWriter::spooled(&self.repo.dir.join(SEGMENTS_DIR), o.level)?
+                    .with_block_size(o.block_size)
+            }
+        };
+        Ok(self.current.insert(w))
+    }
+
+    /// Closes the segment being filled once it is full.
+    fn roll_if_full(&mut self) -> Result<()> {
+        let limit = self.repo.options.segment_bytes;
+        let full = self.current.as_ref().is_some_and(|w| {
+            w.written_bytes() >= limit
+                || w.message_count() + w.tombstone_count() >= MAX_SEGMENT_MESSAGES
+        });
+        if full {
+            self.close_current()?;
+        }
+        Ok(())
+    }
+
+    fn close_current(&mut self) -> Result<()> {
+        if let Some(w) = self.current.take().filter(|w| !w.is_empty()) {
+            self.written.push(w.finish_spooled()?);
+        }
+        Ok(())
+    }
+
+    /// Adds a message (see [`SegmentWriter::add`]; a duplicate is only
+    /// detected within one segment).
+    pub fn add(&mut self, m: MessageEntry) -> Result<bool> {
+        let added = self.writer()?.add(m)?;
+        self.roll_if_full()?;
+        Ok(added)
+    }
+
+    /// Records that message `id` left (see [`SegmentWriter::tombstone`]).
+    pub fn tombstone(&mut self, id: MessageId) -> Result<()> {
+        self.writer()?.tombstone(id);
+        self.roll_if_full()
+    }
+
+    /// Segments closed so far, and messages and tombstones in the open one.
+    pub fn progress(&self) -> (usize, usize) {
+        let open = self
+            .current
+            .as_ref()
+            .map_or(0, |w| w.message_count() + w.tombstone_count());
+        (self.written.len(), open)
+    }
+
+    /// Closes the last segment; every segment written is durable. The
+    /// caller names them (or drops them unnamed, as a failed compaction).
+    fn close(mut self) -> Result<Vec<SegmentInfo>> {
+        self.close_current()?;
+        self.committed = true;
+        Ok(std::mem::take(&mut self.written))
+    }
+
+    /// Appends the segments written, in order, to the manifest in one
+    /// switch (generation + 1) and returns it; nothing written changes
+    /// nothing. `live` (see [`Repository::append_segment_counted`]) fills
+    /// `totals.messages`; `None` counts the live messages of the result.
+    pub fn commit(mut self, live: Option<u64>) -> Result<Manifest> {
+        self.close_current()?;
+        if self.written.is_empty() {
+            self.committed = true;
+            return Ok(self.repo.manifest.clone());
+        }
+        let mut segments = self.repo.manifest.segments.clone();
+        segments.extend(self.written.iter().map(SegmentRef::from));
+        let epoch = self.repo.manifest.epoch.clone();
+        let switched = self.repo.commit_with(epoch, segments, live);
+        // Named now; after a failed switch (a full disk) Drop removes them.
+        self.committed = switched.is_ok();
+        switched
+    }
+}
+
+impl Drop for Appender<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Unnamed segments hold the space a retry needs (the next garbage
+            // collection would remove them too).
+            drop(self.current.take());
+            let named = &self.repo.manifest.segments;
+            for info in &self.written {
+                if !named.iter().any(|s| s.name == info.name) {
+                    let _ = remove_if_exists(&segment_path(&self.repo.dir, &info.name));
+                }
+            }
+        }
+    }
+}
+
+/// The number of live messages `manifest`'s segments in `dir` give,
+/// opening one segment at a time and keeping only the live ids (not every
+/// segment's index, as a [`ReplicaIndex`] does). A segment that does not
+/// open, or has another size than the manifest says, is an error as for a
+/// reader.
+pub fn count_live(dir: &Path, manifest: &Manifest) -> Result<u64> {
+    Ok(live_ids(dir, manifest)?.len() as u64)
+}
+
+/// The live ids of `manifest`'s segments, one segment open at a time.
+fn live_ids(dir: &Path, manifest: &Manifest) -> Result<HashSet<MessageId>> {
+    let mut live: HashSet<MessageId> = HashSet::new();
+    for s in &manifest.segments {
+        let seg = open_named(dir, s)?;
+        for t in seg.tombstones() {
+            live.remove(t);
+        }
+        live.extend(seg.entries().iter().map(|e| e.id));
+    }
+    Ok(live)
+}
+
+/// Opens segment `s` of a manifest, checking that its size is the named one.
+fn open_named(dir: &Path, s: &SegmentRef) -> Result<Segment> {
+    let path = segment_path(dir, &s.name);
+    let seg = Segment::open(&path).map_err(|e| match e {
+        Error::Io { source, .. } if source.kind() == ErrorKind::NotFound => {
+            Error::SegmentUnusable {
+                name: s.name.clone(),
+                reason: "file missing".into(),
+            }
+        }
+        other => other,
+    })?;
+    if seg.size() != s.size {
+        return Err(Error::SegmentUnusable {
+            name: s.name.clone(),
+            reason: format!("file has {} bytes, manifest says {}", seg.size(), s.size),
+        });
+    }
+    Ok(seg)
+}
+
 fn remove_if_exists(path: &Path) -> Result<()> {
     match fs::remove_file(path) {
         Ok(()) => Ok(()),
@@ -439,23 +628,7 @@ impl ReplicaIndex {
     pub fn with_manifest(dir: &Path, manifest: Manifest) -> Result<Self> {
         let mut segments = Vec::with_capacity(manifest.segments.len());
         for s in &manifest.segments {
-            let path = segment_path(dir, &s.name);
-            let seg = Segment::open(&path).map_err(|e| match e {
-                Error::Io { source, .. } if source.kind() == ErrorKind::NotFound => {
-                    Error::SegmentUnusable {
-                        name: s.name.clone(),
-                        reason: "file missing".into(),
-                    }
-                }
-                other => other,
-            })?;
-            if seg.size() != s.size {
-                return Err(Error::SegmentUnusable {
-                    name: s.name.clone(),
-                    reason: format!("file has {} bytes, manifest says {}", seg.size(), s.size),
-                });
-            }
-            segments.push(seg);
+            segments.push(open_named(dir, s)?);
         }
         let mut live = HashMap::new();
         for (si, seg) in segments.iter().enumerate() {

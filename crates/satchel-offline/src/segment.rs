@@ -16,7 +16,7 @@ mod reader;
 mod writer;
 
 pub use reader::Segment;
-pub use writer::SegmentWriter;
+pub use writer::{SegmentWriter, Sink, Spool};
 
 use crate::{MessageId, is_lower_hex_64, sha256};
 
@@ -30,6 +30,14 @@ pub const DEFAULT_BLOCK_SIZE: usize = 1 << 20;
 /// Default zstd level. Segments are written once on the server and downloaded
 /// many times, so a slow-ish level that saves bytes on the wire pays off.
 pub const DEFAULT_LEVEL: i32 = 9;
+/// Default size at which a writer of many messages (a full build, a
+/// compaction) closes a segment and starts the next: bounds the writer's
+/// memory and each download, whatever the mailbox's size
+/// (docs/offline-format.md, "Segment size").
+pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
+/// Most messages one segment holds: with the longest `from` and `subject`
+/// (2,104 index bytes a message) the index stays under the readers' cap.
+pub const MAX_SEGMENT_MESSAGES: usize = 100_000;
 /// Longest `from` / `subject` kept in the index (bytes); listing fields only.
 pub const MAX_HEADER_FIELD: usize = 1024;
 

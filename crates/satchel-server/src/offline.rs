@@ -21,9 +21,7 @@ use crate::jobs::{self, schedule};
 use crate::service::{Caller, Service};
 use satchel_api::{self as api, Limit};
 use satchel_archive::catalog::Catalog;
-use satchel_offline::{
-    Manifest, MessageId, OfflineRepositoryList, OfflineRepositoryListing, Repository,
-};
+use satchel_offline::{Manifest, OfflineRepositoryList, OfflineRepositoryListing, Repository};
 use serde::{Deserialize, Serialize};
 use state::{OfflineRow, OfflineTables};
 use std::collections::HashSet;
@@ -41,6 +39,10 @@ const KEY_SCHEDULE: &str = "offline.schedule";
 /// The S3 repository holding the offline repositories (absent or empty: the
 /// data folder).
 const KEY_STORE: &str = "offline.store";
+/// Size at which an update starts a new segment (absent: the default).
+const KEY_SEGMENT_BYTES: &str = "offline.segment_bytes";
+/// The smallest segment size limit: a few blocks.
+const MIN_SEGMENT_BYTES: u64 = 1 << 20;
 /// What `--store` takes to go back to the data folder.
 const NO_STORE: &str = "none";
 /// Stored per-mailbox value meaning "no limit" (NULL means "the default").
@@ -177,6 +179,11 @@ fn read_default(cat: &Catalog, key: &str) -> Result<Option<u64>> {
     Ok(cat.setting(key)?.and_then(|v| v.parse().ok()))
 }
 
+/// The segment size limit updates write with.
+fn segment_bytes(cat: &Catalog) -> Result<u64> {
+    Ok(read_default(cat, KEY_SEGMENT_BYTES)?.unwrap_or(satchel_offline::DEFAULT_SEGMENT_BYTES))
+}
+
 /// The shared store's repository name, if one is set.
 fn store_name(cat: &Catalog) -> Result<Option<String>> {
     Ok(cat.setting(KEY_STORE)?.filter(|v| !v.is_empty()))
@@ -238,6 +245,7 @@ impl Service {
             since_days: read_default(cat, KEY_SINCE)?,
             max_bytes: read_default(cat, KEY_MAX)?,
             store: store_name(cat)?,
+            segment_bytes: Some(segment_bytes(cat)?),
         })
     }
 
@@ -286,6 +294,11 @@ impl Service {
         new: &api::SetOfflineDefaults,
     ) -> Result<api::OfflineDefaults> {
         caller.require_admin()?;
+        if let Some(n) = new.segment_bytes.filter(|&n| n < MIN_SEGMENT_BYTES) {
+            return Err(ServiceError::BadRequest(format!(
+                "segment_bytes {n} is too small; at least {MIN_SEGMENT_BYTES}"
+            )));
+        }
         let cat = self.archive.catalog()?;
         for (key, what, limit) in [
             (KEY_SINCE, "since_days", new.since_days),
@@ -307,6 +320,9 @@ impl Service {
         }
         if let Some(name) = &new.store {
             Self::set_store(&cat, name)?;
+        }
+        if let Some(n) = new.segment_bytes {
+            cat.set_setting(KEY_SEGMENT_BYTES, &n.to_string())?;
         }
         crate::audit::note(&cat, caller, OFFLINE_DEFAULTS, serde_json::json!(new))?;
         Self::defaults_of(&cat)
@@ -614,7 +630,7 @@ impl Service {
         flush: bool,
     ) -> Result<api::OfflineUpdateResult> {
         let started = Instant::now();
-        let (row, eff) = {
+        let (row, eff, segment_bytes) = {
             let cat = self.archive.catalog()?;
             let default_repo = cat.default_repository(mailbox)?;
             let row = cat.offline_mailbox(mailbox)?.ok_or_else(|| {
@@ -633,7 +649,7 @@ impl Service {
                 Self::require_online_repos(mailbox, [default_repo])?;
             }
             let eff = Self::effective(&cat, &row)?;
-            (row, eff)
+            (row, eff, segment_bytes(&cat)?)
         };
         let dir = self.offline_dir(mailbox);
         let shared = self.offline_store()?;
@@ -653,16 +669,24 @@ impl Service {
             // A full reselection reads every segment.
             s.fetch_missing(mailbox, &dir, repo.manifest())?;
         }
-        let plan = if row.enabled {
-            self.plan(&repo, &row, &eff, reselect)?
-        } else {
-            Plan {
-                full: true,
-                ..Plan::default()
-            }
-        };
+        repo.set_segment_bytes(segment_bytes);
         let before = repo.manifest().generation;
-        let written = update::execute(&self.archive, &mut repo, &plan)?;
+        let now = chrono::Utc::now().timestamp();
+        let (plan, written) = if row.enabled && reselect {
+            update::build_full(&self.archive, &mut repo, mailbox, &eff, now)?
+        } else {
+            let plan = if row.enabled {
+                let cat = self.archive.catalog()?;
+                update::plan_incremental(&cat, mailbox, &eff, now, &row.state)?
+            } else {
+                Plan {
+                    full: true,
+                    ..Plan::default()
+                }
+            };
+            let written = update::execute(&self.archive, &mut repo, &plan)?;
+            (plan, written)
+        };
         let segment = (written.generation != before)
             .then(|| written.segments.last().map(|s| s.name.clone()))
             .flatten();
@@ -702,8 +726,8 @@ impl Service {
             job: 0,
             full: plan.full,
             flushed: flush,
-            added: plan.add.len() as u64,
-            removed: plan.remove.len() as u64,
+            added: plan.added(),
+            removed: plan.removed(),
             segment,
             compacted,
             epoch: manifest.epoch.clone(),
@@ -712,31 +736,6 @@ impl Service {
             bytes: manifest.totals.bytes,
             duration_ms: duration_ms as u64,
         })
-    }
-
-    /// Incremental unless `reselect` (see [`consistent`]): a full
-    /// reselection then.
-    fn plan(
-        &self,
-        repo: &Repository,
-        row: &OfflineRow,
-        eff: &Effective,
-        reselect: bool,
-    ) -> Result<Plan> {
-        let s = &row.state;
-        let now = chrono::Utc::now().timestamp();
-        if !reselect {
-            let cat = self.archive.catalog()?;
-            return update::plan_incremental(&cat, &row.mailbox, eff, now, s);
-        }
-        let live: HashSet<String> = repo
-            .reader()
-            .map_err(offline_error)?
-            .ids()
-            .map(MessageId::to_hex)
-            .collect();
-        let cat = self.archive.catalog()?;
-        update::plan_full(&cat, &row.mailbox, eff, now, &live)
     }
 
     // ---- what readers fetch ----

@@ -317,6 +317,7 @@ fn settings_say_where_they_come_from() {
                 since_days: Some(Limit::Value(90)),
                 max_bytes: None,
                 store: None,
+                segment_bytes: None,
             },
         )
         .expect("defaults");

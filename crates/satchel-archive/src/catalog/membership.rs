@@ -199,6 +199,57 @@ impl Catalog {
             .collect()
     }
 
+    /// Up to `limit` of the mailbox's messages with `after_seq < seq <=
+    /// upto`, oldest first: a whole mailbox read in bounded pages.
+    pub fn member_entries_page(
+        &self,
+        mailbox: &str,
+        after_seq: i64,
+        upto: i64,
+        limit: usize,
+    ) -> Result<Vec<MemberEntry>> {
+        let sql = format!(
+            "{MEMBER_SELECT} WHERE m.mailbox = $1 AND m.seq > $2 AND m.seq <= $3
+             ORDER BY m.seq LIMIT $4"
+        );
+        self.db
+            .query(&sql, params![mailbox, after_seq, upto, limit as i64])?
+            .iter()
+            .map(MemberEntry::from_row)
+            .collect()
+    }
+
+    /// Of the mailbox's messages with `seq <= upto`, `time >= min_time` and
+    /// `size <= max_size`, taken newest first (time, then seq) while their
+    /// sizes sum to at most `cap`: the (time, seq) of the oldest one taken,
+    /// `None` if not even the newest fits. The database sorts and sums, so
+    /// the caller never holds the mailbox.
+    pub fn newest_within(
+        &self,
+        mailbox: &str,
+        upto: i64,
+        min_time: i64,
+        max_size: u64,
+        cap: u64,
+    ) -> Result<Option<(i64, i64)>> {
+        let sql = "SELECT t, seq FROM (
+               SELECT coalesce(g.date, m.added) AS t, m.seq AS seq,
+                 CAST(sum(g.size) OVER (ORDER BY coalesce(g.date, m.added) DESC,
+                   m.seq DESC ROWS UNBOUNDED PRECEDING) AS BIGINT) AS running
+               FROM membership m JOIN messages g ON g.id = m.id
+               WHERE m.mailbox = $1 AND m.seq <= $2
+                 AND coalesce(g.date, m.added) >= $3 AND g.size <= $4) w
+             WHERE running <= $5 ORDER BY t, seq LIMIT 1";
+        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.db
+            .query_opt(
+                sql,
+                params![mailbox, upto, min_time, clamp(max_size), clamp(cap)],
+            )?
+            .map(|r| Ok((r.get(0)?, r.get(1)?)))
+            .transpose()
+    }
+
     /// A stored message's catalog entry.
     pub fn message_meta(&self, id: &MessageId) -> Result<Option<MessageMeta>> {
         self.db

@@ -8,7 +8,7 @@
 //! mailbox when it has none ([`OfflineCandidate::time`]).
 
 use satchel_archive::Result;
-use satchel_archive::catalog::{Catalog, MemberEntry, Migration, Row};
+use satchel_archive::catalog::{Catalog, Db, MemberEntry, Migration, Row};
 use satchel_archive::params;
 use serde::{Deserialize, Serialize};
 
@@ -165,6 +165,21 @@ fn offline_row(r: &Row) -> Result<OfflineRow> {
 const OFFLINE_COLUMNS: &str = "mailbox, enabled, since_days, max_bytes, epoch, generation, \
     last_seq, applied, last_update, last_duration_ms, messages, bytes, message_bytes";
 
+/// Inserts (or refreshes) live offline messages inside the caller's
+/// transaction.
+fn put_members(tx: &Db, mailbox: &str, members: &[OfflineCandidate]) -> Result<()> {
+    for m in members {
+        tx.execute(
+            "INSERT INTO offline_members(mailbox, id, time, seq, size)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT(mailbox, id) DO UPDATE SET time = excluded.time,
+               seq = excluded.seq, size = excluded.size",
+            params![mailbox, &m.id, m.time, m.seq, m.size as i64],
+        )?;
+    }
+    Ok(())
+}
+
 fn candidates(rows: Vec<Row>) -> Result<Vec<OfflineCandidate>> {
     rows.iter().map(OfflineCandidate::from_row).collect()
 }
@@ -201,6 +216,12 @@ pub trait OfflineTables {
     /// Records a completed update in one transaction: the live set changes
     /// and the new state.
     fn commit_offline_update(&self, mailbox: &str, c: &OfflineCommit) -> Result<()>;
+    /// Starts recording a streamed full build: forgets the live set and marks
+    /// the state not applied, so a build that does not finish is followed by
+    /// another full build.
+    fn offline_members_reset(&self, mailbox: &str) -> Result<()>;
+    /// Records one page of a streamed full build's live set.
+    fn offline_members_put(&self, mailbox: &str, page: &[OfflineCandidate]) -> Result<()>;
 }
 
 impl OfflineTables for Catalog {
@@ -302,6 +323,28 @@ impl OfflineTables for Catalog {
             .transpose()
     }
 
+    fn offline_members_reset(&self, mailbox: &str) -> Result<()> {
+        let tx = self.transaction()?;
+        tx.execute(
+            "UPDATE offline_mailboxes SET applied = NULL WHERE mailbox = $1",
+            params![mailbox],
+        )?;
+        tx.execute(
+            "DELETE FROM offline_members WHERE mailbox = $1",
+            params![mailbox],
+        )?;
+        tx.commit()
+    }
+
+    fn offline_members_put(&self, mailbox: &str, page: &[OfflineCandidate]) -> Result<()> {
+        if page.is_empty() {
+            return Ok(());
+        }
+        let tx = self.transaction()?;
+        put_members(&tx, mailbox, page)?;
+        tx.commit()
+    }
+
     fn commit_offline_update(&self, mailbox: &str, c: &OfflineCommit) -> Result<()> {
         let tx = self.transaction()?;
         if c.replace_all {
@@ -316,15 +359,7 @@ impl OfflineTables for Catalog {
                 params![mailbox, id],
             )?;
         }
-        for m in &c.added {
-            tx.execute(
-                "INSERT INTO offline_members(mailbox, id, time, seq, size)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT(mailbox, id) DO UPDATE SET time = excluded.time,
-                   seq = excluded.seq, size = excluded.size",
-                params![mailbox, &m.id, m.time, m.seq, m.size as i64],
-            )?;
-        }
+        put_members(&tx, mailbox, &c.added)?;
         let s = &c.state;
         tx.execute(
             "UPDATE offline_mailboxes SET epoch = $2, generation = $3, last_seq = $4,

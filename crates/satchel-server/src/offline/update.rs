@@ -1,6 +1,7 @@
 //! One update of one mailbox's offline repository: plan (catalog metadata
-//! only), write one segment (only the new messages and tombstones), switch
-//! the manifest, compact if due, then record the state.
+//! only), write the new messages and tombstones (one segment, or several of
+//! bounded size: [`satchel_offline::Appender`]), switch the manifest,
+//! compact if due, then record the state.
 //!
 //! The recorded live set (`offline_members`) and `last_seq` make the common
 //! case incremental: only the archive's membership log after `last_seq`
@@ -9,15 +10,17 @@
 //! mailbox, still writing only what the repository lacks) happens on the
 //! first update, after a flush, when the effective settings changed, and when
 //! the manifest is not the one the catalog recorded (an update killed between
-//! its manifest switch and its catalog commit).
+//! its manifest switch and its catalog commit). It is streamed
+//! ([`build_full`]): the catalog is read [`PAGE`] messages at a time and each
+//! message goes to a segment file as it is read, so its memory does not grow
+//! with the mailbox.
 
 use super::Effective;
 use super::state::{OfflineCandidate, OfflineCommit, OfflineState, OfflineTables};
 use crate::error::ServiceError;
 use satchel_archive::catalog::Catalog;
 use satchel_archive::{Archive, MessageMeta};
-use satchel_offline::{Manifest, MessageEntry, MessageId, Repository};
-use std::cmp::Reverse;
+use satchel_offline::{Appender, Manifest, MessageEntry, MessageId, Repository};
 use std::collections::{HashSet, VecDeque};
 
 type Result<T, E = ServiceError> = std::result::Result<T, E>;
@@ -27,16 +30,22 @@ pub const SMALL_SEGMENT: u64 = 4 * 1024 * 1024;
 /// Once this many small segments exist, they are merged into one.
 pub const COMPACT_AT: usize = 8;
 
+/// Catalog rows a full build reads per statement (and records per
+/// transaction).
+pub const PAGE: usize = 1_000;
+
 /// What an update will change, decided from catalog metadata alone.
 #[derive(Debug, Default)]
 pub struct Plan {
     pub full: bool,
-    /// Messages to write, oldest first.
+    /// Messages to write, oldest first (a streamed full build writes them
+    /// as it reads them and keeps only their number, `added`).
     pub add: Vec<OfflineCandidate>,
-    /// Full reselection only: the whole live set after the update.
-    pub desired: Vec<OfflineCandidate>,
     /// Ids to tombstone (live in the repository now).
     pub remove: Vec<String>,
+    /// A streamed full build: messages written and tombstones, and the live
+    /// set already recorded in `offline_members` page by page.
+    pub streamed: Option<Streamed>,
     /// The membership log of the mailbox up to this seq is taken into account.
     pub last_seq: i64,
     /// Raw bytes of the live set after the update.
@@ -45,9 +54,27 @@ pub struct Plan {
     pub messages: u64,
 }
 
+/// What a streamed full build wrote.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Streamed {
+    pub added: u64,
+    pub removed: u64,
+}
+
 impl Plan {
     pub fn is_empty(&self) -> bool {
         self.add.is_empty() && self.remove.is_empty()
+    }
+
+    /// Messages written by the update.
+    pub fn added(&self) -> u64 {
+        self.streamed.map_or(self.add.len() as u64, |s| s.added)
+    }
+
+    /// Tombstones written by the update.
+    pub fn removed(&self) -> u64 {
+        self.streamed
+            .map_or(self.remove.len() as u64, |s| s.removed)
     }
 }
 
@@ -61,56 +88,122 @@ fn admissible(c: &OfflineCandidate, eff: &Effective, now: i64) -> bool {
 
 /// The offline selection of a whole mailbox: the messages inside the
 /// since-window, newest first, up to the first that would take the raw total
-/// over max_bytes (a message larger than max_bytes by itself is never offline).
-pub fn select(mut all: Vec<OfflineCandidate>, eff: &Effective, now: i64) -> Vec<OfflineCandidate> {
-    all.retain(|c| admissible(c, eff, now));
-    all.sort_by_key(|c| Reverse(key(c)));
-    if let Some(cap) = eff.max_bytes {
-        let mut total = 0u64;
-        let n = all
-            .iter()
-            .take_while(|c| {
-                total += c.size;
-                total <= cap
-            })
-            .count();
-        all.truncate(n);
-    }
-    all.reverse();
-    all
+/// over max_bytes (a message larger than max_bytes by itself is never
+/// offline). The database finds where the cap cuts ([`Catalog::newest_within`]),
+/// so a message is judged alone, as the pages go by.
+struct Selection {
+    /// The membership log up to this seq is taken into account.
+    upto: i64,
+    min_time: i64,
+    max_size: u64,
+    /// Under a cap: the oldest (time, seq) taken; `None` under a cap: nothing.
+    oldest: Option<(i64, i64)>,
+    capped: bool,
 }
 
-/// Full reselection against the repository's current live ids.
-pub fn plan_full(
-    cat: &Catalog,
+impl Selection {
+    fn of(cat: &Catalog, mailbox: &str, eff: &Effective, now: i64) -> Result<Selection> {
+        let upto = cat.last_seq(mailbox)?;
+        let min_time = eff.cutoff(now).unwrap_or(i64::MIN);
+        let max_size = eff.max_bytes.unwrap_or(u64::MAX);
+        let oldest = match eff.max_bytes {
+            Some(cap) => cat.newest_within(mailbox, upto, min_time, max_size, cap)?,
+            None => None,
+        };
+        Ok(Selection {
+            upto,
+            min_time,
+            max_size,
+            oldest,
+            capped: eff.max_bytes.is_some(),
+        })
+    }
+
+    fn takes(&self, c: &OfflineCandidate) -> bool {
+        c.time >= self.min_time
+            && c.size <= self.max_size
+            && (!self.capped || self.oldest.is_some_and(|o| key(c) >= o))
+    }
+}
+
+/// A full reselection, streamed: pages of [`PAGE`] messages of the mailbox
+/// in log order; the selected ones the repository lacks are read from the
+/// store and written at once, each page's selection is recorded as the live
+/// set, and what the repository holds but the selection does not is
+/// tombstoned at the end (disjoint from what was added). Memory: a page, one
+/// segment's index, and the ids live in the repository before (none on a
+/// first build). A build that fails half-way leaves the recorded state
+/// marked not applied, so the next update reselects again.
+pub fn build_full(
+    archive: &Archive,
+    repo: &mut Repository,
     mailbox: &str,
     eff: &Effective,
     now: i64,
-    live: &HashSet<String>,
-) -> Result<Plan> {
-    let last_seq = cat.last_seq(mailbox)?;
-    let all = cat.member_entries_since(mailbox, 0)?;
-    let desired = select(all, eff, now);
-    let wanted: HashSet<&str> = desired.iter().map(|c| c.id.as_str()).collect();
-    let mut remove: Vec<String> = live
-        .iter()
-        .filter(|id| !wanted.contains(id.as_str()))
-        .cloned()
-        .collect();
-    remove.sort();
-    Ok(Plan {
+) -> Result<(Plan, Manifest)> {
+    let mut left: HashSet<MessageId> = repo.live_ids().map_err(offline_error)?;
+    let selection = {
+        let cat = archive.catalog()?;
+        let selection = Selection::of(&cat, mailbox, eff, now)?;
+        cat.offline_members_reset(mailbox)?;
+        selection
+    };
+    let mut plan = Plan {
         full: true,
-        message_bytes: desired.iter().map(|c| c.size).sum(),
-        messages: desired.len() as u64,
-        add: desired
-            .iter()
-            .filter(|c| !live.contains(&c.id))
-            .cloned()
-            .collect(),
-        desired,
-        remove,
-        last_seq,
-    })
+        last_seq: selection.upto,
+        ..Plan::default()
+    };
+    let mut streamed = Streamed::default();
+    let mut out = repo.appender();
+    let mut after = 0;
+    loop {
+        let (read, chosen) = {
+            let cat = archive.catalog()?;
+            let page = cat.member_entries_page(mailbox, after, selection.upto, PAGE)?;
+            let read = page.last().map(|c| (c.seq, page.len()));
+            let chosen: Vec<OfflineCandidate> =
+                page.into_iter().filter(|c| selection.takes(c)).collect();
+            cat.offline_members_put(mailbox, &chosen)?;
+            (read, chosen)
+        };
+        let Some((last, n)) = read else { break };
+        after = last;
+        for c in &chosen {
+            plan.messages += 1;
+            plan.message_bytes += c.size;
+            let id = parse_id(&c.id)?;
+            if !left.remove(&id) {
+                write_message(archive, &mut out, &id)?;
+                streamed.added += 1;
+            }
+        }
+        if n < PAGE {
+            break;
+        }
+    }
+    let mut gone: Vec<MessageId> = left.into_iter().collect();
+    gone.sort();
+    for id in gone {
+        out.tombstone(id).map_err(offline_error)?;
+        streamed.removed += 1;
+    }
+    // Counting the live messages of the result is an independent check of
+    // the catalog's live set (see `record`).
+    let manifest = out.commit(None).map_err(offline_error)?;
+    plan.streamed = Some(streamed);
+    Ok((plan, manifest))
+}
+
+/// Reads message `id` (listing fields from the catalog, bytes from the
+/// store) into the segment being written.
+fn write_message(archive: &Archive, out: &mut Appender<'_>, id: &MessageId) -> Result<()> {
+    let meta = archive
+        .catalog()?
+        .message_meta(id)?
+        .ok_or_else(|| ServiceError::Internal(format!("message {id} vanished")))?;
+    let raw = archive.read(id)?;
+    out.add(entry(&meta, raw)?).map_err(offline_error)?;
+    Ok(())
 }
 
 /// The common case: what arrived after `last_seq`, what left the mailbox,
@@ -208,34 +301,25 @@ impl Plan {
     }
 }
 
-/// Writes the plan as one segment and switches the manifest. An empty plan
-/// changes nothing (no new generation).
+/// Writes the plan (tombstones, then messages, in segments of bounded
+/// size) and switches the manifest. An empty plan changes nothing (no new
+/// generation).
 pub fn execute(archive: &Archive, repo: &mut Repository, plan: &Plan) -> Result<Manifest> {
     if plan.is_empty() {
         return Ok(repo.manifest().clone());
     }
-    let mut writer = repo.new_segment();
+    let mut out = repo.appender();
     for id in &plan.remove {
-        writer.tombstone(parse_id(id)?);
+        out.tombstone(parse_id(id)?).map_err(offline_error)?;
     }
     for c in &plan.add {
-        let id = parse_id(&c.id)?;
-        let meta = archive
-            .catalog()?
-            .message_meta(&id)?
-            .ok_or_else(|| ServiceError::Internal(format!("message {id} vanished")))?;
-        let raw = archive.read(&id)?;
-        writer.add(entry(&meta, raw)?).map_err(offline_error)?;
+        write_message(archive, &mut out, &parse_id(&c.id)?)?;
     }
     // A full reselection lets the repository count its live messages (an
     // independent check of the catalog's live set); an incremental update
     // passes the count so that it never opens the older segments.
-    if plan.full {
-        repo.append_segment(writer)
-    } else {
-        repo.append_segment_counted(writer, plan.messages)
-    }
-    .map_err(offline_error)
+    let live = (!plan.full).then_some(plan.messages);
+    out.commit(live).map_err(offline_error)
 }
 
 fn entry(meta: &MessageMeta, raw: Vec<u8>) -> Result<MessageEntry> {
@@ -298,14 +382,20 @@ pub fn record(
         );
         applied = None;
     }
+    // A streamed build recorded its live set as it went.
+    let recorded = plan.streamed.is_some();
     let commit = OfflineCommit {
-        replace_all: plan.full,
-        added: if plan.full {
-            plan.desired.clone()
+        replace_all: plan.full && !recorded,
+        added: if recorded {
+            Vec::new()
         } else {
             plan.add.clone()
         },
-        removed: plan.remove.clone(),
+        removed: if recorded {
+            Vec::new()
+        } else {
+            plan.remove.clone()
+        },
         state: OfflineState {
             epoch: Some(manifest.epoch.clone()),
             generation: manifest.generation,

@@ -74,6 +74,11 @@ pub enum OfflineCmd {
         /// each node's data folder).
         #[arg(long, value_name = "REPO")]
         store: Option<String>,
+        /// Size at which an update closes a segment file and starts the
+        /// next, in bytes (at least 1048576; default 67108864): bounds the
+        /// service's memory and each download, whatever the mailbox's size.
+        #[arg(long, value_name = "N")]
+        segment_bytes: Option<u64>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -144,16 +149,19 @@ pub async fn run(cmd: OfflineCmd) -> Result<ExitCode> {
             since,
             max_bytes,
             store,
+            segment_bytes,
             remote,
         } => {
             let client = remote.client()?;
-            let d = if since.is_none() && max_bytes.is_none() && store.is_none() {
+            let unchanged = since.is_none() && max_bytes.is_none() && store.is_none();
+            let d = if unchanged && segment_bytes.is_none() {
                 client.offline_defaults().await?
             } else {
                 let body = api::SetOfflineDefaults {
                     since_days: since,
                     max_bytes,
                     store,
+                    segment_bytes,
                 };
                 client.set_offline_defaults(&body).await?
             };
@@ -167,6 +175,9 @@ pub async fn run(cmd: OfflineCmd) -> Result<ExitCode> {
                     "store      {}",
                     store.as_deref().unwrap_or("each node's data folder")
                 );
+                if let Some(n) = d.segment_bytes {
+                    println!("segments   {n} bytes ({}) at most", output::bytes(n));
+                }
             }
         }
     }

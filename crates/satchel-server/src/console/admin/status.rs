@@ -222,6 +222,7 @@ pub async fn set_defaults(
             since_days,
             max_bytes: parse_limit(&f, "max_bytes", None)?,
             store: None,
+            segment_bytes: None,
         })
     });
     status_change(
