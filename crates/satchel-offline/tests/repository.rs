@@ -15,6 +15,7 @@ fn opts() -> RepositoryOptions {
     RepositoryOptions {
         level: 3,
         block_size: 16 * 1024,
+        ..RepositoryOptions::default()
     }
 }
 
@@ -340,4 +341,42 @@ fn manifest_rejects_unknown_format_and_bad_names() {
         Manifest::load(empty.path()),
         Err(Error::NoRepository(_))
     ));
+}
+
+#[test]
+fn an_appender_splits_at_the_segment_size_in_one_manifest_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut repo = Repository::create_or_open_with(dir.path(), "a@example.com", opts()).unwrap();
+    // A limit of one byte: each segment takes one message.
+    repo.set_segment_bytes(1);
+    let msgs = common::messages(0..200);
+    let mut out = repo.appender();
+    for m in &msgs {
+        assert!(out.add(m.clone()).unwrap());
+    }
+    let (closed, _) = out.progress();
+    assert!(closed >= 2, "{closed} segments closed");
+    let m = out.commit(None).unwrap();
+    assert_eq!(m.generation, 1, "one switch");
+    assert!(m.segments.len() >= 3, "{} segments", m.segments.len());
+    assert_eq!(m.totals.messages, 200);
+    assert_eq!(live(dir.path()), msgs.iter().map(|m| m.id).collect());
+    assert_eq!(
+        segment_files(dir.path()),
+        m.segments.iter().map(|s| s.name.clone()).collect(),
+        "no temporary file left"
+    );
+    assert!(satchel_offline::verify_repository(dir.path()).unwrap().ok);
+
+    // Dropped before its commit: nothing it wrote stays, nothing is named.
+    let mut out = repo.appender();
+    for m in common::messages(200..300) {
+        out.add(m).unwrap();
+    }
+    drop(out);
+    assert_eq!(Manifest::load(dir.path()).unwrap(), m);
+    assert_eq!(
+        segment_files(dir.path()),
+        m.segments.iter().map(|s| s.name.clone()).collect()
+    );
 }
