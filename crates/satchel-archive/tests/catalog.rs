@@ -52,6 +52,7 @@ fn admin() -> UserInfo {
         name: "admin".into(),
         password_hash: String::new(),
         admin: true,
+        groups: Vec::new(),
     }
 }
 
@@ -177,6 +178,32 @@ fn mailboxes_grants_and_repositories(kind: Kind) {
     assert!(!cat.may_search(&zed, "a@example.com").expect("may"));
     cat.revoke("b@example.com", "zed").expect("revoke");
     assert!(!cat.may_search(&zed, "b@example.com").expect("may"));
+
+    // A grant to a directory group reaches the members the sign-in found.
+    let sales = "cn=sales,ou=groups,dc=example,dc=com";
+    cat.grant_group("a@example.com", sales)
+        .expect("group grant");
+    cat.grant("a@example.com", "zed").expect("grant");
+    assert_eq!(
+        cat.grants_of("a@example.com").expect("grants"),
+        ["zed".to_string(), format!("group:{sales}")]
+    );
+    cat.revoke("a@example.com", "zed").expect("revoke");
+    assert_eq!(cat.granted_groups().expect("groups"), [sales]);
+    assert!(!cat.may_search(&zed, "a@example.com").expect("may"));
+    let member = UserInfo {
+        groups: vec![sales.to_string()],
+        ..zed.clone()
+    };
+    assert!(cat.may_search(&member, "a@example.com").expect("may"));
+    assert_eq!(
+        cat.searchable_by(&member).expect("searchable"),
+        ["a@example.com"]
+    );
+    cat.revoke_group("a@example.com", sales)
+        .expect("revoke group");
+    assert!(!cat.may_search(&member, "a@example.com").expect("may"));
+    assert!(cat.granted_groups().expect("groups").is_empty());
 
     cat.set_mailbox_repository("b@example.com", "cold")
         .expect("set repo");

@@ -22,6 +22,7 @@ fn data_folder_v2_opens_reads_and_searches() {
         name: "admin".into(),
         password_hash: String::new(),
         admin: true,
+        groups: Vec::new(),
     };
     for n in 1..=3 {
         let req = SearchRequest {

@@ -14,6 +14,10 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+/// The stored "password hash" of a directory user: not a PHC string, so no
+/// password ever verifies against it here; the directory checks theirs.
+pub const DIRECTORY_HASH: &str = "!directory";
+
 pub fn hash_password(password: &str) -> Result<String, ServiceError> {
     Argon2::default()
         .hash_password(password.as_bytes())

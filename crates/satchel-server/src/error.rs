@@ -26,6 +26,9 @@ pub enum ServiceError {
     /// An upstream server (the mailbox's IMAP server) refused or failed.
     #[error("{0}")]
     BadGateway(String),
+    /// A service Satchel depends on (the directory) did not answer: 503.
+    #[error("{0}")]
+    Unavailable(String),
     /// Too many failed sign-ins: 429, with `Retry-After: retry_after` seconds.
     #[error("{message}")]
     TooManyRequests { message: String, retry_after: u64 },
@@ -59,6 +62,21 @@ impl From<satchel_archive::InvalidMessageId> for ServiceError {
     }
 }
 
+/// A directory that did not answer is a 503 naming it; one that refused
+/// the service's own requests (its configuration) is a 500, logged.
+impl From<crate::directory::DirectoryError> for ServiceError {
+    fn from(e: crate::directory::DirectoryError) -> Self {
+        use crate::directory::DirectoryError;
+        tracing::error!(error = %e, "directory sign-in");
+        match e {
+            DirectoryError::Unavailable { .. } => {
+                ServiceError::Unavailable(format!("directory sign-in is unavailable: {e}"))
+            }
+            DirectoryError::Refused { .. } => ServiceError::Internal(e.to_string()),
+        }
+    }
+}
+
 impl From<tokio::task::JoinError> for ServiceError {
     fn from(e: tokio::task::JoinError) -> Self {
         ServiceError::Internal(format!("worker failed: {e}"))
@@ -75,6 +93,7 @@ impl ServiceError {
             ServiceError::Conflict(_) => StatusCode::CONFLICT,
             ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ServiceError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         }

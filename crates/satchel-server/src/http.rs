@@ -378,6 +378,8 @@ async fn grant(
     Authenticated(c): Authenticated,
     Path((address, user)): Path<(String, String)>,
 ) -> Result<Json<api::Mailbox>> {
+    c.require_admin()?;
+    crate::signin::provision_grantee(&s, &user).await?;
     blocking(&s, move |s| s.grant(&c, &address, &user))
         .await
         .map(Json)

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod auth;
 pub mod console;
+pub mod directory;
 pub mod error;
 pub mod hold;
 pub mod http;
@@ -44,6 +45,8 @@ pub struct ServeConfig {
     pub tls: Option<tls::TlsFiles>,
     /// The networks whose addresses may read `/metrics` (others get 403).
     pub metrics_allow: Vec<ipnet::IpNet>,
+    /// Sign in directory users too (`[ldap]`); None: local users only.
+    pub directory: Option<directory::DirectoryConfig>,
 }
 
 /// Opens the data folder and serves until SIGINT/SIGTERM.
@@ -61,7 +64,11 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let slots = config
         .password_checks
         .unwrap_or_else(signin::default_hash_slots);
-    let service = Arc::new(service.with_hash_slots(slots));
+    let service = Arc::new(
+        service
+            .with_hash_slots(slots)
+            .with_directory(config.directory.clone())?,
+    );
     let listener = listen(config.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let local = listener.local_addr()?;

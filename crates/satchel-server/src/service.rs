@@ -25,6 +25,8 @@ pub struct Service {
     pub(crate) hashing: crate::signin::HashSlots,
     /// Audit appends waiting for, or in, a group commit.
     pub(crate) audit_log: crate::audit::GroupCommit,
+    /// The LDAP directory whose users sign in too, if configured.
+    pub(crate) directory: Option<crate::directory::Directory>,
 }
 
 /// An authenticated caller.
@@ -162,6 +164,7 @@ impl Service {
             throttle: Default::default(),
             hashing: crate::signin::HashSlots::new(crate::signin::default_hash_slots()),
             audit_log: Default::default(),
+            directory: None,
         };
         service.ensure_admin(admin_password)?;
         service.offline_garbage_at_start()?;
@@ -197,6 +200,18 @@ impl Service {
     pub fn with_hash_slots(mut self, n: usize) -> Self {
         self.hashing = crate::signin::HashSlots::new(n);
         self
+    }
+
+    /// Signs in the users of this directory too (see [`crate::signin`]).
+    pub fn with_directory(
+        mut self,
+        config: Option<crate::directory::DirectoryConfig>,
+    ) -> Result<Self> {
+        self.directory = config
+            .map(crate::directory::Directory::new)
+            .transpose()
+            .map_err(|e| ServiceError::Internal(format!("TLS for the directory: {e}")))?;
+        Ok(self)
     }
 
     /// The caller an API token stands for. Password sign-ins go through
@@ -268,6 +283,12 @@ impl Service {
             caller.require_admin()?;
         }
         validate_password(password)?;
+        let target = self.archive.catalog()?.user(name)?;
+        if target.is_some_and(|u| u.password_hash == auth::DIRECTORY_HASH) {
+            return Err(ServiceError::BadRequest(format!(
+                "user {name} signs in with the directory: change the password there"
+            )));
+        }
         let hash = auth::hash_password(password)?;
         let revoked = self.archive.catalog()?.set_password(name, &hash)?;
         self.audit(caller, action::USER_PASSWORD, json!({ "user": name }))?;
@@ -476,7 +497,10 @@ impl Service {
     pub fn grant(&self, caller: &Caller, address: &str, user: &str) -> Result<api::Mailbox> {
         caller.require_admin()?;
         let cat = self.archive.catalog()?;
-        cat.grant(address, user)?;
+        match user.strip_prefix(satchel_archive::catalog::GROUP_PREFIX) {
+            Some(group) => cat.grant_group(address, &check_group(group)?)?,
+            None => cat.grant(address, user)?,
+        }
         crate::audit::note(
             &cat,
             caller,
@@ -492,7 +516,10 @@ impl Service {
         caller.require_admin()?;
         let cat = self.archive.catalog()?;
         cat.require_mailbox(address)?;
-        cat.revoke(address, user)?;
+        match user.strip_prefix(satchel_archive::catalog::GROUP_PREFIX) {
+            Some(group) => cat.revoke_group(address, group)?,
+            None => cat.revoke(address, user)?,
+        }
         crate::audit::note(
             &cat,
             caller,
@@ -640,6 +667,17 @@ fn token_view(t: satchel_archive::TokenInfo) -> api::TokenListing {
         label: t.label,
         created: satchel_offline::rfc3339(t.created),
     }
+}
+
+/// The DN of a group grant (`group:DN`), refused when it cannot be a DN.
+fn check_group(dn: &str) -> Result<String> {
+    let dn = dn.trim();
+    if dn.is_empty() || !dn.contains('=') {
+        return Err(ServiceError::BadRequest(format!(
+            "{dn:?} is not a group: name it by its DN, group:cn=NAME,ou=groups,dc=example,dc=com"
+        )));
+    }
+    Ok(dn.to_string())
 }
 
 fn validate_password(password: &str) -> Result<()> {

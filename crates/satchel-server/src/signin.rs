@@ -5,8 +5,17 @@
 //! ([`HashSlots`]): a flood of guesses waits for a slot instead of taking
 //! every core and ~19 MiB each, so requests that need no hash (API tokens,
 //! console sessions, passwords already verified) keep their speed.
+//!
+//! With a directory configured ([`crate::directory`]), a name that is not a
+//! local user's is signed in by the directory, through the same throttle and
+//! slots: a local user of the same name wins, and local users sign in as
+//! before while the directory is down. A directory user gets a row in the
+//! users table at first sign-in (or first grant), with a password hash
+//! ([`auth::DIRECTORY_HASH`]) that no password matches, so that API tokens,
+//! console sessions and grants name them as they name local users.
 
 use crate::auth::{self, Credentials};
+use crate::directory::{Directory, DirectoryUser};
 use crate::error::ServiceError;
 use crate::http::blocking;
 use crate::service::{Caller, Service};
@@ -79,6 +88,21 @@ impl HashSlots {
     }
 }
 
+impl HashSlots {
+    /// Runs `work` (a directory bind) in a slot once the attempt is still
+    /// admitted: a flood of guesses at directory users waits here as it
+    /// would for hashes, and never floods the directory.
+    async fn run<T>(&self, attempt: &Attempt<'_>, work: impl Future<Output = T>) -> Result<T> {
+        let _permit = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| ServiceError::Internal(format!("password check slots: {e}")))?;
+        attempt.recheck().map_err(locked_out)?;
+        Ok(work.await)
+    }
+}
+
 fn locked_out(l: LockedOut) -> ServiceError {
     ServiceError::TooManyRequests {
         message: format!(
@@ -103,7 +127,8 @@ pub async fn authenticate(
         )),
         // 256-bit tokens cannot be guessed and cost one SHA-256: not throttled.
         Some(Credentials::Bearer(token)) => {
-            blocking(service, move |s| s.authenticate_token(&token, client)).await
+            let caller = blocking(service, move |s| s.authenticate_token(&token, client)).await?;
+            with_directory(service, caller).await
         }
         Some(Credentials::Basic { user, password }) => {
             sign_in(service, user, password, client, via).await
@@ -124,6 +149,11 @@ async fn sign_in(
     })?;
     let name = user.clone();
     let info = blocking(service, move |s| Ok(s.archive().catalog()?.user(&name)?)).await?;
+    if let Some(directory) = &service.directory
+        && !info.as_ref().is_some_and(is_local)
+    {
+        return directory_sign_in(service, directory, attempt, user, password, client, via).await;
+    }
     if let Some(info) = &info
         && service
             .verified
@@ -154,6 +184,137 @@ async fn sign_in(
             ))
         }
     }
+}
+
+/// True for a user who signs in with a password kept here (not the
+/// directory's).
+fn is_local(user: &satchel_archive::UserInfo) -> bool {
+    user.password_hash != auth::DIRECTORY_HASH
+}
+
+/// Signs `user` in with the directory. A directory that does not answer
+/// is a 503 naming it, not counted as a failure: the password was not
+/// checked.
+async fn directory_sign_in(
+    service: &Arc<Service>,
+    directory: &Directory,
+    attempt: Attempt<'_>,
+    user: String,
+    password: String,
+    client: IpAddr,
+    via: &'static str,
+) -> Result<Caller> {
+    let via = directory_via(via);
+    let groups = blocking(service, |s| Ok(s.archive().catalog()?.granted_groups()?)).await?;
+    let found = match directory.verified(&user, &password, &groups) {
+        Some(known) => Ok(Some(known)),
+        None => {
+            let work = directory.authenticate(&user, &password, &groups);
+            service.hashing.run(&attempt, work).await?
+        }
+    };
+    match found? {
+        Some(found) => {
+            attempt.succeeded();
+            let info = provision(service, &user).await?;
+            signed_in(service, directory_user(info, found), client, via).await
+        }
+        None => {
+            log_failure(attempt, &user, client, 0);
+            let actor = user.clone();
+            blocking(service, move |s| s.audit_signin(&actor, client, false, via)).await?;
+            Err(ServiceError::Unauthorized(
+                "wrong user name or password".into(),
+            ))
+        }
+    }
+}
+
+/// How the audit trail records a directory sign-in: `api+ldap`,
+/// `console+ldap`.
+fn directory_via(via: &'static str) -> &'static str {
+    match via {
+        "console" => "console+ldap",
+        _ => "api+ldap",
+    }
+}
+
+/// The users-table row of the directory user `name`, made at their first
+/// sign-in or grant.
+async fn provision(service: &Arc<Service>, name: &str) -> Result<satchel_archive::UserInfo> {
+    let name = name.to_string();
+    blocking(service, move |s| {
+        let cat = s.archive().catalog()?;
+        if let Some(info) = cat.user(&name)? {
+            return Ok(info);
+        }
+        match cat.add_user(&name, auth::DIRECTORY_HASH, false) {
+            // Another request made it first.
+            Ok(()) | Err(satchel_archive::ArchiveError::Exists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        cat.user(&name)?
+            .ok_or_else(|| ServiceError::Internal(format!("user {name} vanished")))
+    })
+    .await
+}
+
+/// `info` as the directory describes the user now.
+fn directory_user(
+    mut info: satchel_archive::UserInfo,
+    found: DirectoryUser,
+) -> satchel_archive::UserInfo {
+    info.admin = found.admin;
+    info.groups = found.groups;
+    info
+}
+
+/// A directory user's caller (API token, console session) with what the
+/// directory says now (cached briefly): administrator or not, and groups.
+/// A local user's passes unchanged. Someone the directory no longer knows,
+/// or a directory user when no directory is configured, is signed out.
+pub async fn with_directory(service: &Arc<Service>, mut caller: Caller) -> Result<Caller> {
+    if is_local(&caller.user) {
+        return Ok(caller);
+    }
+    let name = caller.user.name.clone();
+    let Some(directory) = &service.directory else {
+        return Err(ServiceError::Unauthorized(format!(
+            "user {name} signs in with a directory, and none is configured"
+        )));
+    };
+    let groups = blocking(service, |s| Ok(s.archive().catalog()?.granted_groups()?)).await?;
+    match directory.lookup(&name, &groups).await? {
+        Some(found) => {
+            caller.user = directory_user(caller.user, found);
+            Ok(caller)
+        }
+        None => Err(ServiceError::Unauthorized(format!(
+            "user {name} is no longer in the directory"
+        ))),
+    }
+}
+
+/// Before a grant to `name`: a directory user not seen yet gets their row,
+/// so that the grant can name them. Local users, groups (`group:DN`) and
+/// names the directory does not know pass unchanged (the grant then says
+/// whether the user exists).
+pub async fn provision_grantee(service: &Arc<Service>, name: &str) -> Result<()> {
+    let Some(directory) = &service.directory else {
+        return Ok(());
+    };
+    if name.starts_with(satchel_archive::catalog::GROUP_PREFIX) {
+        return Ok(());
+    }
+    let wanted = name.to_string();
+    let known = blocking(service, move |s| {
+        Ok(s.archive().catalog()?.user(&wanted)?)
+    })
+    .await?;
+    if known.is_none() && directory.lookup(name, &[]).await?.is_some() {
+        provision(service, name).await?;
+    }
+    Ok(())
 }
 
 /// The caller of a password sign-in, once it is in the audit trail.

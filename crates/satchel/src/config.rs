@@ -12,7 +12,7 @@
 //! [`FileConfig`] with their own `deny_unknown_fields` struct.
 
 use anyhow::{Context, Result, bail};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
@@ -36,6 +36,7 @@ pub struct FileConfig {
     pub limits: Limits,
     pub log_format: Option<LogFormat>,
     pub metrics: Option<MetricsSection>,
+    pub ldap: Option<LdapSection>,
 }
 
 /// How the service writes its log lines (`log_format`, `--log-format`).
@@ -58,6 +59,32 @@ pub enum LogFormat {
 pub struct MetricsSection {
     pub allow: Option<Vec<ipnet::IpNet>>,
 }
+
+/// `[ldap]`: directory sign-in (docs/serve.md). Printed as it is by
+/// `--check-config`: it holds the name of the variable with the bind
+/// password, never the password.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LdapSection {
+    /// `ldap://HOST[:PORT]` or `ldaps://HOST[:PORT]`.
+    pub url: Spanned<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind_dn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind_password_env: Option<String>,
+    pub base_dn: String,
+    #[serde(default = "default_user_filter")]
+    pub user_filter: Spanned<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_group: Option<String>,
+}
+
+fn default_user_filter() -> Spanned<String> {
+    Spanned::new(0..0, DEFAULT_USER_FILTER.to_string())
+}
+
+/// The `ldap.user_filter` when none is given.
+pub const DEFAULT_USER_FILTER: &str = "(uid={user})";
 
 /// `[tls]`: serve HTTPS with this certificate chain and key (PEM).
 #[derive(Debug, Default, Deserialize)]
@@ -99,7 +126,58 @@ pub fn load(path: &Path) -> Result<FileConfig> {
 pub fn parse(text: &str) -> Result<FileConfig, String> {
     let config: FileConfig = toml::from_str(text).map_err(|e| at(text, e.span(), e.message()))?;
     config.limits.check(text)?;
+    if let Some(ldap) = &config.ldap {
+        ldap.check(text)?;
+    }
     Ok(config)
+}
+
+impl LdapSection {
+    fn check(&self, text: &str) -> Result<(), String> {
+        let url = self.url.get_ref();
+        let scheme_ok = url::Url::parse(url)
+            .is_ok_and(|u| matches!(u.scheme(), "ldap" | "ldaps") && u.host().is_some());
+        if !scheme_ok {
+            return Err(at(
+                text,
+                Some(self.url.span()),
+                "must be ldap://HOST[:PORT] or ldaps://HOST[:PORT]",
+            ));
+        }
+        let filter = self.user_filter.get_ref();
+        if !filter.contains("{user}") || !filter.starts_with('(') || !filter.ends_with(')') {
+            return Err(at(
+                text,
+                Some(self.user_filter.span()),
+                "must be an LDAP filter in parentheses with {user} for the name, e.g. (uid={user})",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The directory settings in force: the bind password read from the
+    /// variable `bind_password_env` names.
+    pub fn directory(&self) -> Result<satchel_server::directory::DirectoryConfig> {
+        let bind_password = match (&self.bind_dn, &self.bind_password_env) {
+            (_, Some(var)) => Some(std::env::var(var).map_err(|_| {
+                anyhow::anyhow!(
+                    "ldap.bind_password_env: the environment variable {var} (the bind password) is not set"
+                )
+            })?),
+            (Some(_), None) => bail!(
+                "ldap.bind_dn needs ldap.bind_password_env, the environment variable holding its password"
+            ),
+            (None, None) => None,
+        };
+        Ok(satchel_server::directory::DirectoryConfig {
+            url: self.url.get_ref().clone(),
+            bind_dn: self.bind_dn.clone(),
+            bind_password,
+            base_dn: self.base_dn.clone(),
+            user_filter: self.user_filter.get_ref().clone(),
+            admin_group: self.admin_group.clone(),
+        })
+    }
 }
 
 impl Limits {
@@ -244,6 +322,30 @@ mod tests {
             e,
             ", line 2, key limits.max_request_bytes: must be at least 65536 bytes"
         );
+    }
+
+    #[test]
+    fn ldap_keys_are_checked_with_their_line() {
+        let e = parse("[ldap]\nurl = \"http://x\"\nbase_dn = \"dc=x\"\n").unwrap_err();
+        assert!(
+            e.starts_with(", line 2, key ldap.url: must be ldap://"),
+            "{e}"
+        );
+        let e = parse("[ldap]\nurl = \"ldap://x\"\nbase_dn = \"dc=x\"\nuser_filter = \"uid=x\"\n")
+            .unwrap_err();
+        assert!(e.starts_with(", line 4, key ldap.user_filter: "), "{e}");
+        let e = parse("[ldap]\nurl = \"ldap://x\"\n").unwrap_err();
+        assert!(e.contains("missing field `base_dn`"), "{e}");
+        let ok = parse("[ldap]\nurl = \"ldaps://x\"\nbase_dn = \"dc=x\"\n").expect("valid");
+        let ldap = ok.ldap.expect("[ldap]");
+        assert_eq!(ldap.user_filter.get_ref(), DEFAULT_USER_FILTER);
+        let e = LdapSection {
+            bind_dn: Some("cn=r".into()),
+            ..ldap
+        }
+        .directory()
+        .unwrap_err();
+        assert!(e.to_string().contains("bind_password_env"), "{e}");
     }
 
     #[test]

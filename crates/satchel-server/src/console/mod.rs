@@ -196,19 +196,27 @@ impl FromRequestParts<Console> for Session {
             return Err(to_login());
         };
         let csrf = stored.csrf;
-        match info {
-            Some(user) if user.password_hash == stored.password_hash => Ok(Session {
-                caller: Caller {
-                    user,
-                    by_password: true,
-                    source,
-                },
-                csrf,
-                token,
-            }),
+        let caller = match info {
+            Some(user) if user.password_hash == stored.password_hash => Caller {
+                user,
+                by_password: true,
+                source,
+            },
             // Removed, or the password changed since: signed out.
-            _ => Err(to_login()),
-        }
+            _ => return Err(to_login()),
+        };
+        // A directory user's groups and administrator flag are the
+        // directory's now; one it no longer knows is signed out.
+        let caller = match crate::signin::with_directory(&state.service, caller).await {
+            Ok(caller) => caller,
+            Err(ServiceError::Unauthorized(_)) => return Err(to_login()),
+            Err(e) => return Err(PageError(e).into_response()),
+        };
+        Ok(Session {
+            caller,
+            csrf,
+            token,
+        })
     }
 }
 

@@ -153,6 +153,9 @@ struct Resolved {
     check_only: bool,
     key_from_env: bool,
     log_format: LogFormat,
+    /// `[ldap]` as written (it names the password's variable, not the
+    /// password).
+    ldap: Option<config::LdapSection>,
 }
 
 /// Flags and environment (merged by clap) over the file over the defaults.
@@ -195,6 +198,7 @@ fn resolve(a: ServeArgs, file: FileConfig) -> Result<Resolved> {
         .metrics
         .and_then(|m| m.allow)
         .unwrap_or_else(satchel_server::metrics::default_allow);
+    let directory = file.ldap.as_ref().map(|l| l.directory()).transpose()?;
     let config = satchel_server::ServeConfig {
         data,
         listen,
@@ -205,12 +209,14 @@ fn resolve(a: ServeArgs, file: FileConfig) -> Result<Resolved> {
         catalog,
         tls,
         metrics_allow,
+        directory,
     };
     Ok(Resolved {
         config,
         check_only: a.check_config,
         key_from_env,
         log_format,
+        ldap: file.ldap,
     })
 }
 
@@ -233,6 +239,8 @@ struct Effective {
 #[derive(Serialize)]
 struct EffectiveMetrics {
     allow: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ldap: Option<config::LdapSection>,
 }
 
 #[derive(Serialize)]
@@ -274,6 +282,7 @@ fn effective(r: &Resolved, source: Option<&str>) -> Result<String> {
         metrics: EffectiveMetrics {
             allow: c.metrics_allow.iter().map(ToString::to_string).collect(),
         },
+        ldap: r.ldap.clone(),
     };
     let mut out = format!(
         "# satchel serve: the effective configuration (flags > environment > {} > defaults)\n",

@@ -99,6 +99,16 @@ impl Server {
         Server::start_on_free_port(data, env, &[], "http")
     }
 
+    /// A fresh service started with extra `serve` arguments and environment
+    /// variables, over plain HTTP.
+    pub fn start_args_env(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let mut s = Server::start_on_free_port(&data, env, args, "http");
+        s._dir = Some(dir);
+        s
+    }
+
     fn start_on_free_port(
         data: &Path,
         env: &[(&str, &str)],
@@ -397,6 +407,7 @@ pub mod browser;
 pub mod cluster;
 pub mod console;
 pub mod dovecot;
+pub mod ldap;
 pub mod process;
 pub mod proxy;
 pub mod seaweed;

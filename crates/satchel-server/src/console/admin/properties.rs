@@ -270,6 +270,8 @@ pub async fn grant(
     Form(f): Form<Fields>,
 ) -> PageResult {
     let user = field(&f, "user");
+    // A directory user not seen yet is looked up, so that the grant can name them.
+    crate::signin::provision_grantee(&st.service, &user).await?;
     let a = address.clone();
     let u = user.clone();
     mailbox_change(
