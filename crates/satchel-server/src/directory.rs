@@ -72,7 +72,7 @@ pub enum DirectoryError {
     Unavailable {
         url: String,
         #[source]
-        source: ldap3::LdapError,
+        source: Box<ldap3::LdapError>,
     },
     /// The directory answered with an error that is not "wrong password"
     /// (a bad base DN or filter, the service account refused).
@@ -81,7 +81,7 @@ pub enum DirectoryError {
         url: String,
         what: &'static str,
         #[source]
-        source: ldap3::LdapError,
+        source: Box<ldap3::LdapError>,
     },
 }
 
@@ -239,7 +239,7 @@ impl Directory {
     fn unavailable(&self, source: ldap3::LdapError) -> DirectoryError {
         DirectoryError::Unavailable {
             url: self.config.url.clone(),
-            source,
+            source: Box::new(source),
         }
     }
 }
@@ -369,9 +369,12 @@ impl Connection<'_> {
             ldap3::LdapError::LdapResult { .. } => DirectoryError::Refused {
                 url,
                 what,
-                source: e,
+                source: Box::new(e),
             },
-            _ => DirectoryError::Unavailable { url, source: e },
+            _ => DirectoryError::Unavailable {
+                url,
+                source: Box::new(e),
+            },
         }
     }
 }
