@@ -5,6 +5,7 @@
 
 pub mod archive;
 pub mod audit;
+pub mod backup;
 pub mod client;
 pub mod retention;
 pub mod tls;
@@ -12,6 +13,7 @@ pub mod types;
 
 pub use archive::*;
 pub use audit::*;
+pub use backup::*;
 pub use client::{ApiError, Auth, Client, ManifestFetch};
 pub use retention::*;
 pub use tls::{CA_FILE_VAR, PrivateCa};

@@ -16,6 +16,7 @@
 
 pub mod address;
 pub mod archive;
+pub mod backup;
 pub mod catalog;
 pub mod error;
 pub mod import;

@@ -84,6 +84,7 @@ pub mod action {
     pub const MESSAGE_READ: &str = "message.read";
     pub const OFFLINE_DOWNLOAD: &str = "offline.download";
     pub const EXPORT: &str = "export";
+    pub const BACKUP: &str = "backup";
     pub const TOKEN_CREATE: &str = "token.create";
     pub const TOKEN_REVOKE: &str = "token.revoke";
     pub const USER_ADD: &str = "user.add";

@@ -20,6 +20,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 mod audit;
+mod backup;
 mod export;
 mod hold;
 mod offline;
@@ -85,6 +86,7 @@ pub fn router(service: Arc<Service>, max_request_bytes: u64) -> Router {
         .route("/api/v1/search", get(search))
         .merge(offline::routes())
         .merge(audit::routes())
+        .merge(backup::routes())
         .merge(export::routes())
         .merge(retention::routes())
         .merge(hold::routes())

@@ -4,6 +4,7 @@
 mod admin;
 mod archive;
 mod audit;
+mod backup;
 mod export;
 mod hold;
 mod import;
@@ -131,6 +132,10 @@ pub enum Command {
     Hold(hold::HoldCmd),
     /// Write a mailbox's messages (all, or those matching a query) to an mbox file or a Maildir.
     Export(export::ExportArgs),
+    /// Have the running service write a backup (catalog and disk repositories) into a folder on its machine (administrators).
+    Backup(backup::BackupArgs),
+    /// Make a new data folder from a backup, checking every pack (runs here, no service).
+    Restore(backup::RestoreArgs),
     /// The laptop client: local copies of your offline mailboxes, message links offline.
     Laptop(laptop::LaptopArgs),
 }
@@ -182,6 +187,8 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Export(a) => export::run(a).await,
         Command::Retention(c) => retention::run(c).await,
         Command::Hold(c) => hold::run(c).await,
+        Command::Backup(a) => backup::backup(a).await,
+        Command::Restore(a) => backup::restore(a),
     }
 }
 
