@@ -8,6 +8,7 @@ pub mod audit;
 pub mod backup;
 pub mod client;
 pub mod retention;
+pub mod removal;
 pub mod tls;
 pub mod types;
 
@@ -16,5 +17,6 @@ pub use audit::*;
 pub use backup::*;
 pub use client::{ApiError, Auth, Client, ManifestFetch};
 pub use retention::*;
+pub use removal::*;
 pub use tls::{CA_FILE_VAR, PrivateCa};
 pub use types::*;

@@ -12,6 +12,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+mod gc;
+pub use gc::{GcOptions, GcReport};
+
 /// One message offered to the archive, with where it came from for the report.
 #[derive(Clone, Debug)]
 pub struct BatchItem {
@@ -51,6 +54,9 @@ pub struct Archive {
     /// One follower of the membership log at a time (the background task,
     /// a search's catch-up), each holding it for one page.
     committing: Mutex<()>,
+    /// One garbage pass at a time on this node (a PostgreSQL catalog's
+    /// session lock keeps other nodes out).
+    collecting: Mutex<()>,
 }
 
 /// A message being added, after the cheap checks and before the pack.
@@ -126,6 +132,7 @@ impl Archive {
             index,
             writing: Mutex::new(()),
             committing: Mutex::new(()),
+            collecting: Mutex::new(()),
         };
         repository::disk::remove_temporaries(&archive.local_repository_dirs()?);
         // A full disk (or an S3 outage) must not keep the service from
@@ -230,10 +237,37 @@ impl Archive {
         items: Vec<BatchItem>,
         from_server: bool,
     ) -> Result<Vec<ItemOutcome>> {
-        let _writing = self.writing.lock().map_err(|_| ArchiveError::Invalid {
+        let _writing = self.writing()?;
+        // A garbage pass may drop a stored message this batch found and
+        // meant to reuse; the batch then sees it gone under the membership
+        // log's lock, and stores it anew on the second attempt.
+        match self.add_locked(mailbox, &items, from_server)? {
+            Some(outcomes) => Ok(outcomes),
+            None => self
+                .add_locked(mailbox, &items, from_server)?
+                .ok_or_else(|| ArchiveError::Invalid {
+                    what: "import batch",
+                    why: "stored messages it reuses were collected twice; try again".into(),
+                }),
+        }
+    }
+
+    fn writing(&self) -> Result<MutexGuard<'_, ()>> {
+        self.writing.lock().map_err(|_| ArchiveError::Invalid {
             what: "archive writer",
             why: "a previous writer panicked".into(),
-        })?;
+        })
+    }
+
+    /// One attempt at a batch, the archive's writer held; `None` if a stored
+    /// message it meant to reuse was collected meanwhile (nothing written
+    /// to the catalog).
+    fn add_locked(
+        &self,
+        mailbox: &str,
+        items: &[BatchItem],
+        from_server: bool,
+    ) -> Result<Option<Vec<ItemOutcome>>> {
         // The mailbox's repository by key: not `mailbox()`, whose counts cost O(mailbox).
         let repo = self.catalog()?.default_repository(mailbox)?;
 
@@ -299,7 +333,7 @@ impl Archive {
             })
             .collect::<Result<_>>()?;
         if prepared.is_empty() {
-            return Ok(outcomes);
+            return Ok(Some(outcomes));
         }
 
         let frames: Vec<&[u8]> = prepared.iter().filter_map(|p| p.frame.as_deref()).collect();
@@ -317,6 +351,10 @@ impl Archive {
             let cat = self.catalog()?;
             let tx = cat.transaction()?;
             tx.lock_membership_log()?;
+            let reused = prepared.iter().filter(|p| p.frame.is_none()).map(|p| &p.id);
+            if cat.known_ids(reused.clone())?.len() != reused.count() {
+                return Ok(None);
+            }
             if let Some(pack) = &pack {
                 catalog::insert_pack(&tx, &pack.name, &repo.name, pack.size)?;
                 let new = prepared.iter().filter(|p| p.frame.is_some());
@@ -353,7 +391,7 @@ impl Archive {
             index_ms = (started.elapsed() - stored_at).as_millis() as u64,
             "batch archived"
         );
-        Ok(outcomes)
+        Ok(Some(outcomes))
     }
 
     /// Puts a batch's documents into the index writer, so the importing node
@@ -443,7 +481,16 @@ impl Archive {
         let Some(&(last, _)) = entries.last() else {
             return Ok(());
         };
-        let mut ids: Vec<MessageId> = entries.iter().map(|e| e.1).collect();
+        self.refresh_documents(entries.iter().map(|e| e.1).collect())?;
+        self.index.advance(mark, last)?;
+        Ok(())
+    }
+
+    /// Makes the documents of `ids` list the mailboxes the catalog has for
+    /// them now, or deletes those no mailbox holds (uncommitted). Applying
+    /// it early, before the log follower reaches the entries, changes
+    /// nothing the follower will do: it reads the same catalog.
+    fn refresh_documents(&self, mut ids: Vec<MessageId>) -> Result<()> {
         ids.sort_unstable();
         ids.dedup();
         let current = self.catalog()?.mailboxes_of_each(ids.iter())?;
@@ -466,9 +513,7 @@ impl Archive {
             })
             .collect();
         self.index.delete(&gone)?;
-        self.index.put_batch(&docs)?;
-        self.index.advance(mark, last)?;
-        Ok(())
+        self.index.put_batch(&docs)
     }
 
     /// The summaries of stored messages, read and parsed in parallel; their
@@ -555,7 +600,18 @@ impl Archive {
             tracing::error!(error = %e, "committing the search index before a search");
         }
         let allowed = self.catalog()?.searchable_by(user)?;
-        self.index.search(self, req, &allowed)?.hits(self, &allowed)
+        let mut hits = self
+            .index
+            .search(self, req, &allowed)?
+            .hits(self, &allowed)?;
+        // Hits are named from the catalog: a message that left the mailbox
+        // searched (on another node, before this node's index followed) is
+        // no hit there, whatever the index still says.
+        hits.retain(|h| match &req.mailbox {
+            Some(mb) => h.mailboxes.contains(mb),
+            None => !h.mailboxes.is_empty(),
+        });
+        Ok(hits)
     }
 
     /// Every message of `mailbox` matching `query` that `user` may search,

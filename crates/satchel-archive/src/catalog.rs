@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 mod batch;
 pub mod db;
+pub mod gc;
 pub mod membership;
 mod postgres;
 mod postgres_schema;
@@ -31,7 +32,7 @@ pub use membership::{MemberEntry, insert_membership};
 /// their own tables in the catalog's file (same version, one copy).
 pub use rusqlite;
 
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
 
 /// Version 2 (with the offline tables, now the service's component
 /// `offline`): "what is new in this mailbox since seq N" without a scan.
@@ -307,6 +308,7 @@ impl Catalog {
             (5, membership::SCHEMA_V5),
             (6, SCHEMA_V6),
             (7, SCHEMA_V7),
+            (8, gc::SCHEMA_V8),
         ];
         for (step, sql) in steps {
             if version < step {

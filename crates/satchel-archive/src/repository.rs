@@ -22,6 +22,31 @@ pub trait PackStore: Send + Sync {
 
     /// The bytes of `span` in pack `name` (a ranged read).
     fn read_span(&self, name: &str, span: Span) -> Result<Vec<u8>>;
+
+    /// Deletes pack `name` (nothing happens if there is none): for the
+    /// garbage pass, once the catalog no longer names it.
+    fn delete_pack(&self, name: &str) -> Result<()>;
+
+    /// Every complete pack the repository holds (not a write in progress's
+    /// temporary file), for the garbage pass to find packs no catalog row
+    /// names.
+    fn list_packs(&self) -> Result<Vec<StoredPack>>;
+}
+
+/// A pack as its repository lists it.
+#[derive(Clone, Debug)]
+pub struct StoredPack {
+    pub name: String,
+    pub size: u64,
+    /// When it was written; an import writes its pack before the catalog
+    /// names it, so a young unnamed pack may be an import in progress.
+    pub modified: std::time::SystemTime,
+}
+
+/// The pack name in a listed file or object name `NAME.pack`.
+pub fn pack_name_of(file: &str) -> Option<&str> {
+    let name = file.strip_suffix(".pack")?;
+    (name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())).then_some(name)
 }
 
 /// Opens a repository recorded in the catalog; `root` is the data folder that

@@ -280,6 +280,33 @@ impl Repository {
         if small.len() < 2 {
             return Ok(self.manifest.clone());
         }
+        self.rewrite(&small)
+    }
+
+    /// Rewrites every segment that holds an entry for one of `ids` (the
+    /// archive no longer keeps them: an erasure, an expiry), so that their
+    /// bytes leave the repository's files, not only its live set: like
+    /// [`Repository::compact`] of those segments, even of one. Returns the
+    /// (possibly unchanged) manifest.
+    pub fn purge(&mut self, ids: &HashSet<MessageId>) -> Result<Manifest> {
+        let holding: HashSet<usize> = {
+            let full = self.reader()?;
+            full.segments
+                .iter()
+                .enumerate()
+                .filter(|(_, seg)| seg.entries().iter().any(|e| ids.contains(&e.id)))
+                .map(|(i, _)| i)
+                .collect()
+        };
+        if holding.is_empty() {
+            return Ok(self.manifest.clone());
+        }
+        self.rewrite(&holding)
+    }
+
+    /// Replaces the segments at `small` by one new segment at the end of
+    /// the list with the same live set (see [`Repository::compact`]).
+    fn rewrite(&mut self, small: &HashSet<usize>) -> Result<Manifest> {
         let full = self.reader()?;
         // The live set the kept (large) segments alone would give.
         let mut live_kept: HashSet<MessageId> = HashSet::new();

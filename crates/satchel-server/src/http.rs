@@ -25,6 +25,7 @@ mod export;
 mod hold;
 mod offline;
 mod retention;
+mod removal;
 mod upload;
 
 type AppState = Arc<Service>;
@@ -90,6 +91,7 @@ pub fn router(service: Arc<Service>, max_request_bytes: u64) -> Router {
         .merge(export::routes())
         .merge(retention::routes())
         .merge(hold::routes())
+        .merge(removal::routes())
         .merge(crate::imap::http::routes())
         .layer(DefaultBodyLimit::max(as_usize(json_limit)))
         .layer(Extension(BodyLimit {

@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod offline;
 pub mod retention;
+pub mod removal;
 pub mod service;
 pub mod signin;
 pub mod throttle;

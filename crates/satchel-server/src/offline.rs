@@ -690,15 +690,16 @@ impl Service {
         let segment = (written.generation != before)
             .then(|| written.segments.last().map(|s| s.name.clone()))
             .flatten();
+        let rewrites = !plan.erased.is_empty()
+            || update::compaction_threshold(repo.manifest(), &eff).is_some();
+        if let Some(s) = shared.as_ref().filter(|_| rewrites) {
+            s.fetch_missing(mailbox, &dir, repo.manifest())?;
+        }
+        let purged = update::purge(&mut repo, &plan)?;
         let compacted = match update::compaction_threshold(repo.manifest(), &eff) {
-            Some(threshold) => {
-                if let Some(s) = &shared {
-                    s.fetch_missing(mailbox, &dir, repo.manifest())?;
-                }
-                update::compact(&mut repo, threshold)?
-            }
+            Some(threshold) => update::compact(&mut repo, threshold)?,
             None => false,
-        };
+        } || purged;
         let manifest = repo.manifest().clone();
         if let (Some(s), Some(l)) = (&shared, &leveled) {
             s.publish(mailbox, &dir, l.published.as_ref(), || writer.still_held())?;

@@ -129,7 +129,7 @@ fn a_version_4_data_folder_opens_and_keeps_everything() {
     let user_version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");
-    assert_eq!(user_version, 7);
+    assert_eq!(user_version, 8);
     let flag: i64 = conn
         .query_row(
             "SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'indexed'",

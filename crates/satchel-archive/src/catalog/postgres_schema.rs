@@ -114,4 +114,4 @@ ALTER TABLE messages DROP COLUMN indexed;
 "#;
 
 /// The catalog's PostgreSQL steps: (the version each reaches, its SQL).
-pub(super) const CATALOG: &[(i64, &str)] = &[(5, V5), (6, V6), (7, V7)];
+pub(super) const CATALOG: &[(i64, &str)] = &[(5, V5), (6, V6), (7, V7), (8, super::gc::PG_V8)];

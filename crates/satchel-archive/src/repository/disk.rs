@@ -3,7 +3,7 @@
 //! A pack is written to a temporary name, fsynced, renamed to its final name,
 //! and the folder is fsynced; only then may the catalog name it.
 
-use super::PackStore;
+use super::{PackStore, StoredPack, pack_name_of};
 use crate::error::{IoContext, Result};
 use crate::store::{Span, pack_key};
 use std::fs::{self, File};
@@ -55,6 +55,46 @@ impl PackStore for DiskRepository {
         let mut frame = vec![0u8; span.length as usize];
         file.read_exact(&mut frame).at(&path)?;
         Ok(frame)
+    }
+
+    fn delete_pack(&self, name: &str) -> Result<()> {
+        let path = self.pack_path(name);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e).at(&path),
+        }
+        sync_dir(path.parent().unwrap_or(&self.dir))
+    }
+
+    fn list_packs(&self) -> Result<Vec<StoredPack>> {
+        let root = self.dir.join("packs");
+        let mut packs = Vec::new();
+        let fans = match fs::read_dir(&root) {
+            Ok(fans) => fans,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(packs),
+            Err(e) => return Err(e).at(&root),
+        };
+        for fan in fans {
+            let fan = fan.at(&root)?.path();
+            if !fan.is_dir() {
+                continue;
+            }
+            for file in fs::read_dir(&fan).at(&fan)? {
+                let file = file.at(&fan)?;
+                let file_name = file.file_name().to_string_lossy().into_owned();
+                let Some(name) = pack_name_of(&file_name) else {
+                    continue;
+                };
+                let meta = file.metadata().at(file.path())?;
+                packs.push(StoredPack {
+                    name: name.to_string(),
+                    size: meta.len(),
+                    modified: meta.modified().at(file.path())?,
+                });
+            }
+        }
+        Ok(packs)
     }
 }
 

@@ -12,7 +12,7 @@
 //! spawned there, and the caller waits on a channel, never on a runtime.
 //! Every call has a time budget.
 
-use super::PackStore;
+use super::{PackStore, StoredPack, pack_name_of};
 use crate::catalog::RepositoryInfo;
 use crate::error::{ArchiveError, IoContext, Result, S3Failure};
 use crate::store::{Span, pack_key};
@@ -372,6 +372,44 @@ impl PackStore for S3Repository {
         let range = span.offset..span.offset + span.length;
         let bytes = self.run(what, async move { store.get_range(&key, range).await })?;
         Ok(bytes.to_vec())
+    }
+
+    fn delete_pack(&self, name: &str) -> Result<()> {
+        let key = self.key(name);
+        let store = Arc::clone(&self.store);
+        let what = format!("deleting pack {key}");
+        self.run(what, async move {
+            match store.delete(&key).await {
+                Err(object_store::Error::NotFound { .. }) => Ok(()),
+                other => other,
+            }
+        })
+    }
+
+    /// One listing of `packs/`, then one of each fan-out folder in it.
+    fn list_packs(&self) -> Result<Vec<StoredPack>> {
+        let root = self.object_key("packs");
+        let store = Arc::clone(&self.store);
+        let what = format!("listing {root}");
+        let packs = self.run(what, async move {
+            let fans = store.list_with_delimiter(Some(&root)).await?;
+            let mut packs = Vec::new();
+            for fan in fans.common_prefixes {
+                let listed = store.list_with_delimiter(Some(&fan)).await?;
+                for o in listed.objects {
+                    let Some(name) = o.location.filename().and_then(pack_name_of) else {
+                        continue;
+                    };
+                    packs.push(StoredPack {
+                        name: name.to_string(),
+                        size: o.size,
+                        modified: o.last_modified.into(),
+                    });
+                }
+            }
+            Ok(packs)
+        })?;
+        Ok(packs)
     }
 }
 

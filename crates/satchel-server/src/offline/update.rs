@@ -46,6 +46,10 @@ pub struct Plan {
     /// A streamed full build: messages written and tombstones, and the live
     /// set already recorded in `offline_members` page by page.
     pub streamed: Option<Streamed>,
+    /// Those of `remove` that left the mailbox (deleted, expired): the
+    /// archive keeps them no more, so their bytes leave the repository's
+    /// files too ([`purge`]), not only its live set.
+    pub erased: Vec<String>,
     /// The membership log of the mailbox up to this seq is taken into account.
     pub last_seq: i64,
     /// Raw bytes of the live set after the update.
@@ -183,6 +187,13 @@ pub fn build_full(
     }
     let mut gone: Vec<MessageId> = left.into_iter().collect();
     gone.sort();
+    // Those that left the mailbox (deleted, expired): their bytes leave the
+    // repository's files too ([`purge`]), not only its live set.
+    for id in &gone {
+        if !archive.catalog()?.in_mailbox(mailbox, id)? {
+            plan.erased.push(id.to_hex());
+        }
+    }
     for id in gone {
         out.tombstone(id).map_err(offline_error)?;
         streamed.removed += 1;
@@ -227,6 +238,9 @@ pub fn plan_incremental(
     let mut gone: HashSet<String> = HashSet::new();
     for (_, id) in &left {
         if let Some(c) = cat.offline_member(mailbox, id)? {
+            if !cat.in_mailbox(mailbox, &parse_id(id)?)? {
+                plan.erased.push(id.clone());
+            }
             plan.drop_live(&mut gone, c);
         }
     }
@@ -352,6 +366,22 @@ pub fn compaction_threshold(m: &Manifest, eff: &Effective) -> Option<u64> {
     } else {
         None
     }
+}
+
+/// Rewrites the segments that hold messages the plan erased (see
+/// [`Plan::erased`]); true if the manifest changed.
+pub fn purge(repo: &mut Repository, plan: &Plan) -> Result<bool> {
+    if plan.erased.is_empty() {
+        return Ok(false);
+    }
+    let ids: HashSet<MessageId> = plan
+        .erased
+        .iter()
+        .map(|id| parse_id(id))
+        .collect::<Result<_>>()?;
+    let before = repo.manifest().generation;
+    let after = repo.purge(&ids).map_err(offline_error)?;
+    Ok(after.generation != before)
 }
 
 /// Merges the segments under `threshold` (see [`compaction_threshold`]);

@@ -87,6 +87,9 @@ pub enum RepoCmd {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Give back the space of messages no mailbox holds (rewrites packs
+    /// mostly dead, deletes dead ones).
+    Gc(super::delete::GcArgs),
 }
 
 #[derive(Args)]
@@ -271,6 +274,7 @@ pub async fn repo(cmd: RepoCmd) -> Result<ExitCode> {
                 );
             }
         }
+        RepoCmd::Gc(a) => return super::delete::gc(a).await,
         RepoCmd::List { remote } => {
             let repos = remote.client()?.repositories().await?;
             if remote.json {

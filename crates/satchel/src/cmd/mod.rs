@@ -5,6 +5,7 @@ mod admin;
 mod archive;
 mod audit;
 mod backup;
+mod delete;
 mod export;
 mod hold;
 mod import;
@@ -136,6 +137,8 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// Make a new data folder from a backup, checking every pack (runs here, no service).
     Restore(backup::RestoreArgs),
+    /// Delete a message from a mailbox, with a reason (administrators; audited).
+    Delete(delete::DeleteArgs),
     /// The laptop client: local copies of your offline mailboxes, message links offline.
     Laptop(laptop::LaptopArgs),
 }
@@ -189,6 +192,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Hold(c) => hold::run(c).await,
         Command::Backup(a) => backup::backup(a).await,
         Command::Restore(a) => backup::restore(a),
+        Command::Delete(a) => delete::delete(a).await,
     }
 }
 

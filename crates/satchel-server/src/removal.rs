@@ -1,0 +1,215 @@
+//! Taking a message out of a mailbox, and giving its space back.
+//!
+//! Every removal goes through [`Service::remove_message`]: an administrator's
+//! deletion (`satchel delete`) and retention's expiry alike. It refuses while
+//! a legal hold covers the message (`Service::hold_covering`, hold.rs), records the
+//! removal in the audit trail with its reason, takes the message out of the
+//! mailbox (the membership log says so, and this node's search index drops
+//! it before the call returns), and, for a deletion of a message no other
+//! mailbox holds, rewrites its pack at once so its bytes leave the
+//! repository. Offline repositories and laptops follow the membership log
+//! at their next update (tombstones).
+
+use crate::audit::action;
+use crate::error::ServiceError;
+use crate::service::{Caller, Result, Service};
+use satchel_api as api;
+use satchel_archive::MessageId;
+use satchel_archive::archive::{GcOptions, GcReport};
+use serde_json::json;
+use std::time::Duration;
+
+/// Why a message leaves a mailbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Removal {
+    /// An administrator deleted it (an erasure): its bytes go at once when
+    /// no other mailbox holds it.
+    Deleted,
+    /// Its mailbox's retention period ended: its bytes go at the next
+    /// garbage pass (which expiry runs after each batch).
+    Expired,
+}
+
+impl Removal {
+    /// The audit trail's action for it.
+    pub fn action(self) -> &'static str {
+        match self {
+            Removal::Deleted => action::MESSAGE_DELETE,
+            Removal::Expired => MESSAGE_EXPIRE,
+        }
+    }
+}
+
+/// The audit action of an expiry (retention).
+pub const MESSAGE_EXPIRE: &str = "message.expire";
+
+/// The longest reason kept.
+const MAX_REASON: usize = 1000;
+
+impl Service {
+    /// Deletes message `id` from `mailbox` (an administrator, with a reason):
+    /// 404 if it is not there, 409 naming the hold while one covers it.
+    pub fn delete_message(
+        &self,
+        caller: &Caller,
+        mailbox: &str,
+        id: &MessageId,
+        reason: &str,
+    ) -> Result<api::MessageDeleted> {
+        self.remove_message(caller, mailbox, id, reason, Removal::Deleted)
+    }
+
+    /// Takes message `id` out of `mailbox` unless a hold covers it (409
+    /// naming the hold); see [`Service::remove_unheld`].
+    pub fn remove_message(
+        &self,
+        caller: &Caller,
+        mailbox: &str,
+        id: &MessageId,
+        reason: &str,
+        why: Removal,
+    ) -> Result<api::MessageDeleted> {
+        caller.require_admin()?;
+        self.require_member(mailbox, id)?;
+        if let Some(hold) = self.hold_covering(mailbox, id)? {
+            return Err(ServiceError::Conflict(format!(
+                "message {id} in {mailbox} is under legal hold {hold:?}: \
+                 it cannot be removed until the hold is released"
+            )));
+        }
+        self.remove_unheld(caller, mailbox, id, reason, why)
+    }
+
+    /// The removal itself, for callers that checked holds already (an
+    /// expiry checks a whole batch at once): audited, out of the mailbox
+    /// and this node's search at once, and for a deletion of a message no
+    /// other mailbox holds, its bytes out of the repository.
+    pub fn remove_unheld(
+        &self,
+        caller: &Caller,
+        mailbox: &str,
+        id: &MessageId,
+        reason: &str,
+        why: Removal,
+    ) -> Result<api::MessageDeleted> {
+        caller.require_admin()?;
+        let reason = check_reason(reason)?;
+        let still_in = self.archive.remove_member(mailbox, id)?;
+        self.audit(
+            caller,
+            why.action(),
+            json!({ "mailbox": mailbox, "id": id, "reason": reason }),
+        )?;
+        tracing::info!(mailbox, %id, by = ?caller.user.name, ?why, "message removed from a mailbox");
+        let mut bytes_reclaimed = 0;
+        if why == Removal::Deleted && still_in.is_empty() {
+            bytes_reclaimed = self.erase_bytes(id)?;
+        }
+        Ok(api::MessageDeleted {
+            mailbox: mailbox.to_string(),
+            id: *id,
+            reason: reason.to_string(),
+            still_in,
+            bytes_reclaimed,
+        })
+    }
+
+    /// 404 unless the mailbox exists and holds the message.
+    fn require_member(&self, mailbox: &str, id: &MessageId) -> Result<()> {
+        let cat = self.archive.catalog()?;
+        cat.require_mailbox(mailbox)?;
+        if cat.in_mailbox(mailbox, id)? {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound(format!(
+                "message {id} is not in mailbox {mailbox}"
+            )))
+        }
+    }
+
+    /// Rewrites the pack of a deleted message no mailbox holds, so its
+    /// bytes leave the repository now; the bytes given back.
+    fn erase_bytes(&self, id: &MessageId) -> Result<u64> {
+        let opts = GcOptions {
+            erase: Some(vec![*id]),
+            ..GcOptions::default()
+        };
+        match self.archive.collect_garbage(&opts) {
+            Ok(report) => Ok(report.bytes_reclaimed),
+            Err(e) => {
+                tracing::error!(error = %e, %id, "a deleted message's bytes were not reclaimed");
+                Err(ServiceError::Internal(format!(
+                    "message {id} was removed from the mailbox (and the audit trail says so), \
+                     but its bytes could not be reclaimed yet: {e}; run `satchel repo gc --threshold 1`"
+                )))
+            }
+        }
+    }
+
+    /// A garbage pass over every repository (administrators): messages no
+    /// mailbox holds lose their row, packs mostly dead are rewritten, dead
+    /// ones and orphan files deleted. Audited unless a dry run.
+    pub fn collect_garbage(&self, caller: &Caller, req: &api::GcRequest) -> Result<api::GcReport> {
+        caller.require_admin()?;
+        let mut opts = GcOptions {
+            dry_run: req.dry_run,
+            ..GcOptions::default()
+        };
+        if let Some(secs) = req.orphan_grace_secs {
+            opts.orphan_grace = Duration::from_secs(secs);
+        }
+        if let Some(t) = req.threshold {
+            if !(0.0..=1.0).contains(&t) {
+                return Err(ServiceError::BadRequest(format!(
+                    "the threshold is a fraction from 0 to 1, not {t}"
+                )));
+            }
+            opts.threshold = t;
+        }
+        let report = self.archive.collect_garbage(&opts).map_err(busy)?;
+        if !req.dry_run {
+            self.audit(caller, REPOSITORY_GC, json!(report_view(&report)))?;
+        }
+        Ok(report_view(&report))
+    }
+}
+
+/// The audit action of a garbage pass.
+pub const REPOSITORY_GC: &str = "repository.gc";
+
+/// A pass already running elsewhere is a conflict, said so.
+fn busy(e: satchel_archive::ArchiveError) -> ServiceError {
+    match e {
+        satchel_archive::ArchiveError::Exists(what) => {
+            ServiceError::Conflict(format!("{what}: try again when it ends"))
+        }
+        other => other.into(),
+    }
+}
+
+fn check_reason(reason: &str) -> Result<&str> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(ServiceError::BadRequest(
+            "a removal needs a reason (--reason TEXT): it is kept in the audit trail".into(),
+        ));
+    }
+    if reason.chars().count() > MAX_REASON {
+        return Err(ServiceError::BadRequest(format!(
+            "a reason has at most {MAX_REASON} characters"
+        )));
+    }
+    Ok(reason)
+}
+
+fn report_view(r: &GcReport) -> api::GcReport {
+    api::GcReport {
+        dry_run: r.dry_run,
+        messages_dropped: r.messages_dropped,
+        packs_deleted: r.packs_deleted,
+        packs_rewritten: r.packs_rewritten,
+        orphans_deleted: r.orphans_deleted,
+        bytes_reclaimed: r.bytes_reclaimed,
+        packs_skipped: r.packs_skipped,
+    }
+}
