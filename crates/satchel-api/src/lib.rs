@@ -7,8 +7,8 @@ pub mod archive;
 pub mod audit;
 pub mod backup;
 pub mod client;
-pub mod retention;
 pub mod removal;
+pub mod retention;
 pub mod tls;
 pub mod types;
 
@@ -16,7 +16,7 @@ pub use archive::*;
 pub use audit::*;
 pub use backup::*;
 pub use client::{ApiError, Auth, Client, ManifestFetch};
-pub use retention::*;
 pub use removal::*;
+pub use retention::*;
 pub use tls::{CA_FILE_VAR, PrivateCa};
 pub use types::*;

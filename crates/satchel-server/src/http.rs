@@ -24,8 +24,8 @@ mod backup;
 mod export;
 mod hold;
 mod offline;
-mod retention;
 mod removal;
+mod retention;
 mod upload;
 
 type AppState = Arc<Service>;

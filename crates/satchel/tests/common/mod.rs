@@ -412,3 +412,15 @@ pub mod process;
 pub mod proxy;
 pub mod seaweed;
 pub mod smalldisk;
+
+/// The bytes of every pack file in the data folder's default repository.
+pub fn pack_bytes(data: &Path) -> u64 {
+    let root = data.join("repositories/default/packs");
+    let mut total = 0;
+    for fan in std::fs::read_dir(&root).expect("packs") {
+        for f in std::fs::read_dir(fan.expect("fan").path()).expect("fan") {
+            total += f.expect("file").metadata().expect("size").len();
+        }
+    }
+    total
+}
