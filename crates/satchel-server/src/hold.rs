@@ -153,6 +153,7 @@ fn hold_searcher() -> UserInfo {
         name: "hold".into(),
         password_hash: String::new(),
         admin: true,
+        groups: Vec::new(),
     }
 }
 

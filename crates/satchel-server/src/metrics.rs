@@ -352,6 +352,7 @@ async fn not_ready(service: Arc<Service>) -> Vec<String> {
             name: String::new(),
             password_hash: String::new(),
             admin: false,
+            groups: Vec::new(),
         };
         let req = satchel_archive::SearchRequest {
             query: "readyz".into(),

@@ -551,6 +551,7 @@ fn scheduler() -> Caller {
             name: SCHEDULER.into(),
             password_hash: String::new(),
             admin: true,
+            groups: Vec::new(),
         },
         by_password: false,
         source: std::net::Ipv4Addr::LOCALHOST.into(),

@@ -234,13 +234,13 @@ struct Effective {
     limits: EffectiveLimits,
     log_format: LogFormat,
     metrics: EffectiveMetrics,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ldap: Option<config::LdapSection>,
 }
 
 #[derive(Serialize)]
 struct EffectiveMetrics {
     allow: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ldap: Option<config::LdapSection>,
 }
 
 #[derive(Serialize)]
