@@ -119,6 +119,7 @@ fn a_version_4_data_folder_opens_and_keeps_everything() {
         [
             "audit",
             "console",
+            "group_grants",
             "hold",
             "imap",
             "jobs",
