@@ -139,7 +139,7 @@ fn an_unknown_key_or_a_bad_value_is_an_error_naming_it_and_its_line() {
         ),
         (
             "[ldap]\nurl = \"ldaps://x\"\n",
-            "line 1, key ldap: unknown field `ldap`",
+            "line 1, key ldap: missing field `base_dn`",
         ),
     ];
     for (text, wanted) in cases {
