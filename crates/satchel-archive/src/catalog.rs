@@ -154,6 +154,19 @@ pub struct UserInfo {
     pub groups: Vec<String>,
 }
 
+impl UserInfo {
+    /// An identity the service acts as itself (a hold's searcher, the
+    /// scheduler, a readiness probe): no password, no groups, never stored.
+    pub fn internal(name: &str, admin: bool) -> UserInfo {
+        UserInfo {
+            name: name.to_string(),
+            password_hash: String::new(),
+            admin,
+            groups: Vec::new(),
+        }
+    }
+}
+
 /// How a grant names a directory group in lists and in the grants API:
 /// `group:` and the group's DN.
 pub const GROUP_PREFIX: &str = "group:";

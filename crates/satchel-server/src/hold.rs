@@ -149,12 +149,7 @@ impl Coverage {
 
 /// The searcher a hold's query runs as: it sees every mailbox.
 fn hold_searcher() -> UserInfo {
-    UserInfo {
-        name: "hold".into(),
-        password_hash: String::new(),
-        admin: true,
-        groups: Vec::new(),
-    }
+    UserInfo::internal("hold", true)
 }
 
 /// A hold's name: 1-64 letters, digits, '-', '_' or '.' (as user names).

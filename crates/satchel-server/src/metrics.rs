@@ -348,12 +348,7 @@ async fn not_ready(service: Arc<Service>) -> Vec<String> {
     problems.extend(catalog.err());
     let s = service.clone();
     let index = within("index", move || {
-        let nobody = satchel_archive::UserInfo {
-            name: String::new(),
-            password_hash: String::new(),
-            admin: false,
-            groups: Vec::new(),
-        };
+        let nobody = satchel_archive::UserInfo::internal("", false);
         let req = satchel_archive::SearchRequest {
             query: "readyz".into(),
             mailbox: None,

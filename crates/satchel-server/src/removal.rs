@@ -1,8 +1,9 @@
 //! Taking a message out of a mailbox, and giving its space back.
 //!
-//! Every removal goes through [`Service::remove_message`]: an administrator's
-//! deletion (`satchel delete`) and retention's expiry alike. It refuses while
-//! a legal hold covers the message (`Service::hold_covering`, hold.rs), records the
+//! An administrator's deletion (`satchel delete`, [`Service::delete_message`])
+//! and retention's expiry (retention.rs, a page at a time) both take messages
+//! out through the archive (`Archive::remove_member`, `remove_members`). A
+//! deletion refuses while a legal hold covers the message (`Service::hold_covering`, hold.rs), records the
 //! removal in the audit trail with its reason, takes the message out of the
 //! mailbox (the membership log says so, and this node's search index drops
 //! it before the call returns), and, for a deletion of a message no other
@@ -19,55 +20,20 @@ use satchel_archive::archive::{GcOptions, GcReport};
 use serde_json::json;
 use std::time::Duration;
 
-/// Why a message leaves a mailbox.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Removal {
-    /// An administrator deleted it (an erasure): its bytes go at once when
-    /// no other mailbox holds it.
-    Deleted,
-    /// Its mailbox's retention period ended: its bytes go at the next
-    /// garbage pass (which expiry runs after each batch).
-    Expired,
-}
-
-impl Removal {
-    /// The audit trail's action for it.
-    pub fn action(self) -> &'static str {
-        match self {
-            Removal::Deleted => action::MESSAGE_DELETE,
-            Removal::Expired => MESSAGE_EXPIRE,
-        }
-    }
-}
-
-/// The audit action of an expiry (retention).
-pub const MESSAGE_EXPIRE: &str = "message.expire";
-
 /// The longest reason kept.
 const MAX_REASON: usize = 1000;
 
 impl Service {
     /// Deletes message `id` from `mailbox` (an administrator, with a reason):
     /// 404 if it is not there, 409 naming the hold while one covers it.
+    /// Audited, out of the mailbox and this node's search at once, and when
+    /// no other mailbox holds it, its bytes out of the repository.
     pub fn delete_message(
         &self,
         caller: &Caller,
         mailbox: &str,
         id: &MessageId,
         reason: &str,
-    ) -> Result<api::MessageDeleted> {
-        self.remove_message(caller, mailbox, id, reason, Removal::Deleted)
-    }
-
-    /// Takes message `id` out of `mailbox` unless a hold covers it (409
-    /// naming the hold); see [`Service::remove_unheld`].
-    pub fn remove_message(
-        &self,
-        caller: &Caller,
-        mailbox: &str,
-        id: &MessageId,
-        reason: &str,
-        why: Removal,
     ) -> Result<api::MessageDeleted> {
         caller.require_admin()?;
         self.require_member(mailbox, id)?;
@@ -77,34 +43,19 @@ impl Service {
                  it cannot be removed until the hold is released"
             )));
         }
-        self.remove_unheld(caller, mailbox, id, reason, why)
-    }
-
-    /// The removal itself, for callers that checked holds already (an
-    /// expiry checks a whole batch at once): audited, out of the mailbox
-    /// and this node's search at once, and for a deletion of a message no
-    /// other mailbox holds, its bytes out of the repository.
-    pub fn remove_unheld(
-        &self,
-        caller: &Caller,
-        mailbox: &str,
-        id: &MessageId,
-        reason: &str,
-        why: Removal,
-    ) -> Result<api::MessageDeleted> {
-        caller.require_admin()?;
         let reason = check_reason(reason)?;
         let still_in = self.archive.remove_member(mailbox, id)?;
         self.audit(
             caller,
-            why.action(),
+            action::MESSAGE_DELETE,
             json!({ "mailbox": mailbox, "id": id, "reason": reason }),
         )?;
-        tracing::info!(mailbox, %id, by = ?caller.user.name, ?why, "message removed from a mailbox");
-        let mut bytes_reclaimed = 0;
-        if why == Removal::Deleted && still_in.is_empty() {
-            bytes_reclaimed = self.erase_bytes(id)?;
-        }
+        tracing::info!(mailbox, %id, by = ?caller.user.name, "message deleted from a mailbox");
+        let bytes_reclaimed = if still_in.is_empty() {
+            self.erase_bytes(id)?
+        } else {
+            0
+        };
         Ok(api::MessageDeleted {
             mailbox: mailbox.to_string(),
             id: *id,

@@ -400,10 +400,6 @@ impl Service {
             tally.report.mailboxes.push(t.mailbox);
         }
         if !dry_run && !tally.report.removed.is_empty() {
-            // This node's search drops them now, not at the next second.
-            if let Err(e) = self.archive.commit_index() {
-                tracing::error!(error = %e, "committing the search index after expiry");
-            }
             tally.report.reclaimed_bytes = self.reclaim_after_expiry(&tally.report.removed);
         }
         Ok(tally.report)
@@ -465,26 +461,16 @@ impl Service {
             .collect()
     }
 
-    /// Removes expired messages from `mailbox` (one transaction per page,
-    /// under the membership log's lock).
+    /// Removes a page of expired messages from `mailbox` (one catalog
+    /// transaction and one index commit, in the archive) and records it.
     fn remove_expired(&self, mailbox: &str, expired: &[Candidate], caller: &Caller) -> Result<()> {
         if expired.is_empty() {
             return Ok(());
         }
-        let cat = self.archive.catalog()?;
-        let tx = cat.db().transaction()?;
-        tx.lock_membership_log()?;
-        for c in expired {
-            tx.execute(
-                "DELETE FROM membership WHERE mailbox = $1 AND id = $2",
-                params![mailbox, &c.id],
-            )?;
-        }
-        tx.commit()?;
-        let ids: Vec<String> = expired.iter().map(|c| c.id.to_hex()).collect();
+        let ids: Vec<MessageId> = expired.iter().map(|c| c.id).collect();
+        self.archive.remove_members(mailbox, &ids)?;
         let target = json!({ "mailbox": mailbox, "reason": "retention", "ids": ids });
-        crate::audit::note(&cat, caller, action::MESSAGE_DELETE, target)?;
-        Ok(())
+        self.audit(caller, action::MESSAGE_DELETE, target)
     }
 
     /// Rewrites the packs of expired messages no mailbox holds any longer,
@@ -547,12 +533,7 @@ pub const SCHEDULER: &str = "scheduler";
 /// is [`SCHEDULER`], from this machine.
 fn scheduler() -> Caller {
     Caller {
-        user: satchel_archive::UserInfo {
-            name: SCHEDULER.into(),
-            password_hash: String::new(),
-            admin: true,
-            groups: Vec::new(),
-        },
+        user: satchel_archive::UserInfo::internal(SCHEDULER, true),
         by_password: false,
         source: std::net::Ipv4Addr::LOCALHOST.into(),
     }

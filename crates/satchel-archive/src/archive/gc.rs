@@ -95,17 +95,30 @@ impl Archive {
                 id: *id,
             });
         }
-        // Searches on every node name hits from the catalog (see
-        // `search`), so an index that lags hides nothing removed; here the
-        // document itself goes at once as well.
+        self.refresh_removed(vec![*id]);
+        self.catalog()?.mailboxes_of(id)
+    }
+
+    /// Takes messages out of `mailbox` in one transaction, and brings this
+    /// node's search index level for them with one commit (a page of an
+    /// expiry); how many were there.
+    pub fn remove_members(&self, mailbox: &str, ids: &[MessageId]) -> Result<u64> {
+        let removed = self.catalog()?.remove_memberships(mailbox, ids)?;
+        self.refresh_removed(ids.to_vec());
+        Ok(removed)
+    }
+
+    /// Searches on every node name hits from the catalog (see `search`), so
+    /// an index that lags hides nothing removed; here the documents go at
+    /// once as well. A failure is logged: the log follower retries.
+    fn refresh_removed(&self, ids: Vec<MessageId>) {
         let refreshed = self.committing().and_then(|_one_at_a_time| {
-            self.refresh_documents(vec![*id])?;
+            self.refresh_documents(ids)?;
             self.index.commit().map(|_| ())
         });
         if let Err(e) = refreshed {
-            tracing::error!(error = %e, %id, "updating the index after a removal; the log follower retries");
+            tracing::error!(error = %e, "updating the index after a removal; the log follower retries");
         }
-        self.catalog()?.mailboxes_of(id)
     }
 
     /// One garbage pass over every repository (or, with

@@ -103,14 +103,23 @@ impl Catalog {
     /// log records the removal (a trigger, whatever deletes the row). False
     /// if it was not there.
     pub fn remove_membership(&mut self, mailbox: &str, id: &MessageId) -> Result<bool> {
+        Ok(self.remove_memberships(mailbox, std::slice::from_ref(id))? > 0)
+    }
+
+    /// Takes several messages out of a mailbox in one transaction (one
+    /// commit for a page of expiries); how many of them were there.
+    pub fn remove_memberships(&mut self, mailbox: &str, ids: &[MessageId]) -> Result<u64> {
         let tx = self.db.transaction()?;
         tx.lock_membership_log()?;
-        let n = tx.execute(
-            "DELETE FROM membership WHERE mailbox = $1 AND id = $2",
-            params![mailbox, id],
-        )?;
+        let mut removed = 0;
+        for id in ids {
+            removed += tx.execute(
+                "DELETE FROM membership WHERE mailbox = $1 AND id = $2",
+                params![mailbox, id],
+            )?;
+        }
         tx.commit()?;
-        Ok(n > 0)
+        Ok(removed)
     }
 
     /// Up to `limit` log entries after `after_seq`, oldest first: (seq, id)
