@@ -153,3 +153,75 @@ fn bad_holds_and_callers_are_refused() {
         "nothing but x: {list}"
     );
 }
+
+/// `satchel delete` of `id` in MB; the command's output.
+fn delete(server: &Server, id: &str) -> std::process::Output {
+    run(server
+        .admin()
+        .args(["delete", MB, id, "--reason", "GDPR erasure, ticket 7"]))
+}
+
+/// `id` is in MB: found by a search for `words` and served by `get`.
+fn present(server: &Server, words: &str, id: &str) -> bool {
+    let found = server
+        .search_ids(&[words, "--mailbox", MB])
+        .iter()
+        .any(|h| h == id);
+    let got = run(server.admin().args(["get", MB, id])).status.success();
+    assert_eq!(found, got, "search and get disagree about {id}");
+    found
+}
+
+/// Asserts the delete of `id` is refused with 409 naming `hold`, and
+/// that the message is still searchable and readable.
+fn assert_refused(server: &Server, id: &str, words: &str, hold: &str) {
+    let out = delete(server, id);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "deleted under hold {hold}: {out:?}");
+    assert!(
+        err.contains("409") && err.contains(hold),
+        "the refusal names neither 409 nor {hold}: {err}"
+    );
+    assert!(present(server, words, id), "{id} left under hold {hold}");
+}
+
+#[test]
+fn deletion_is_refused_naming_the_hold_and_succeeds_once_released() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (server, ids) = setup(tmp.path());
+    server.admin_ok(&[
+        "hold",
+        "add",
+        "invoices",
+        "--mailbox",
+        MB,
+        "--query",
+        "invoice",
+    ]);
+    server.admin_ok(&["hold", "add", "everything", "--mailbox", MB]);
+
+    // "lunch plans" matches only the hold without a query.
+    assert_refused(&server, &ids[2], "lunch", "everything");
+    server.admin_ok(&["hold", "release", "everything"]);
+    // "invoice march" is still covered by the hold with a query.
+    assert_refused(&server, &ids[0], "invoice", "invoices");
+    server.admin_ok(&["hold", "release", "invoices"]);
+
+    for (id, words) in [(&ids[0], "invoice"), (&ids[2], "lunch")] {
+        let out = delete(&server, id);
+        assert!(out.status.success(), "delete after release: {out:?}");
+        assert!(
+            !present(&server, words, id),
+            "{id} still there after delete"
+        );
+    }
+    assert!(present(&server, "invoice", &ids[1]), "a bystander left");
+    let audit = json(&server.admin_ok(&["audit", "list", "--json"]));
+    let deletions = audit
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["action"] == "message.delete")
+        .count();
+    assert_eq!(deletions, 2, "only the successful deletions are recorded");
+}
