@@ -65,8 +65,9 @@ impl Service {
         })
     }
 
-    /// 404 unless the mailbox exists and holds the message.
-    fn require_member(&self, mailbox: &str, id: &MessageId) -> Result<()> {
+    /// 404 unless the mailbox exists and holds the message (also the
+    /// console's check before it asks to confirm a deletion).
+    pub(crate) fn require_member(&self, mailbox: &str, id: &MessageId) -> Result<()> {
         let cat = self.archive.catalog()?;
         cat.require_mailbox(mailbox)?;
         if cat.in_mailbox(mailbox, id)? {

@@ -7,6 +7,7 @@
 mod common;
 
 use common::browser::Browser;
+use common::console::post_form;
 use common::{ADMIN_PASSWORD, Server, import_files, json};
 
 const MB: &str = "carol@example.com";
@@ -182,20 +183,6 @@ fn only_administrators_see_the_audit_page() {
         .send()
         .expect("audit page");
     assert_eq!(page.status().as_u16(), 403);
-}
-
-/// A console form posted without the page's CSRF token (or without its
-/// confirmation): the status.
-fn post_form(server: &Server, cookie: &str, path: &str, body: &str) -> u16 {
-    common::console::http()
-        .post(format!("{}{path}", server.url))
-        .header("Cookie", cookie)
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(body.to_string())
-        .send()
-        .expect("post")
-        .status()
-        .as_u16()
 }
 
 fn hold_names(server: &Server) -> Vec<String> {

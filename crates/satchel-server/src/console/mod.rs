@@ -60,6 +60,10 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/console/messages/{address}/{id}", get(search::message))
         .route("/console/messages/{address}/{id}/raw", get(search::raw))
         .route(
+            "/console/messages/{address}/{id}/delete",
+            get(admin::delete_message_confirm).post(admin::delete_message),
+        )
+        .route(
             "/console/messages/{address}/{id}/attachments/{n}",
             get(search::attachment),
         )

@@ -40,7 +40,8 @@ pub async fn search(
     .await?;
     let form = search_form(&query, mailbox.as_deref(), &boxes);
     let (flash, hits) = match results {
-        None => (None, None),
+        // Back from a change (a deletion), saying what it did.
+        None => (q.get("notice").map(|n| Flash::Notice(n.clone())), None),
         Some(Err(e)) => (Some(Flash::Error(e.to_string())), None),
         Some(Ok(r)) => (None, Some(hit_table(&query, &r))),
     };
@@ -146,6 +147,10 @@ pub async fn message(
             }
             p.src {
                 a href={ (base) "/raw" } #raw download={ (id) ".eml" } { "Original message (.eml)" }
+                // Administrators only: the confirmation page (admin/delete.rs) asks why.
+                @if s.admin() {
+                    " · " a href={ (base) "/delete" } #delete-link { "Delete from this mailbox…" }
+                }
             }
             @if let Some(note) = &view.note {
                 p.flash #note { (note) }

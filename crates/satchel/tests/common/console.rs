@@ -47,8 +47,14 @@ pub fn status_with(server: &Server, cookie: &str) -> u16 {
 
 /// The CSRF token the page embeds in its forms.
 pub fn csrf_of(server: &Server, cookie: &str) -> String {
+    csrf_on(server, cookie, "/console/mailboxes")
+}
+
+/// The CSRF token of the console page at `path` (any signed-in page has
+/// one, in its sign-out form).
+pub fn csrf_on(server: &Server, cookie: &str, path: &str) -> String {
     let page = http()
-        .get(format!("{}/console/mailboxes", server.url))
+        .get(format!("{}{path}", server.url))
         .header("Cookie", cookie)
         .send()
         .expect("get")
@@ -69,4 +75,18 @@ pub fn sign_out(server: &Server, cookie: &str) {
         .send()
         .expect("sign out");
     assert_eq!(out.status().as_u16(), 303, "signed out");
+}
+
+/// A console form posted straight to the service (no browser, so none of
+/// the page's own checks): the status.
+pub fn post_form(server: &Server, cookie: &str, path: &str, body: &str) -> u16 {
+    http()
+        .post(format!("{}{path}", server.url))
+        .header("Cookie", cookie)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body.to_string())
+        .send()
+        .expect("post")
+        .status()
+        .as_u16()
 }

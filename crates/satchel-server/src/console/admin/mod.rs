@@ -6,12 +6,14 @@
 //! form fields, post/redirect/get, limits as text.
 
 mod audit;
+mod delete;
 mod holds;
 mod mailboxes;
 mod properties;
 mod status;
 
 pub use audit::audit;
+pub use delete::{delete as delete_message, delete_confirm as delete_message_confirm};
 pub use holds::{
     holds, place as place_hold, release as release_hold, release_confirm as release_hold_confirm,
 };
