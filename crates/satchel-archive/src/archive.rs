@@ -1,5 +1,6 @@
 //! [`Archive`]: the store, catalog and index of one data folder, kept consistent.
 
+use crate::catalog::pool::{CatalogGuard, CatalogPool};
 use crate::catalog::{self, Catalog, Location, NewMessage, UserInfo};
 use crate::error::{ArchiveError, IoContext, Result};
 use crate::index::{DocInput, LogMark, SearchHit, SearchIndex, SearchRequest};
@@ -44,7 +45,8 @@ pub struct ItemOutcome {
 
 pub struct Archive {
     root: PathBuf,
-    catalog: Mutex<Catalog>,
+    /// The catalog's connections: one on SQLite, a few on PostgreSQL.
+    catalog: CatalogPool,
     /// One open handle per repository used so far (an S3 repository's
     /// client and runtime are made once). Repositories never change place.
     repositories: Mutex<HashMap<String, Arc<dyn PackStore>>>,
@@ -94,6 +96,12 @@ impl Archive {
     /// `catalog_url` names one (`postgres://USER@HOST:PORT/DB`); the index and
     /// the disk repositories stay in `root` either way.
     pub fn open_with(root: &Path, catalog_url: Option<&str>) -> Result<Self> {
+        Self::open_pooled(root, catalog_url, catalog::pool::DEFAULT_CONNECTIONS)
+    }
+
+    /// Like [`Archive::open_with`], keeping up to `connections` connections
+    /// to a PostgreSQL catalog (SQLite keeps one whatever the number).
+    pub fn open_pooled(root: &Path, catalog_url: Option<&str>, connections: usize) -> Result<Self> {
         std::fs::create_dir_all(root).at(root)?;
         let catalog = match catalog_url {
             None => Catalog::open(&root.join("catalog.sqlite"))?,
@@ -127,7 +135,7 @@ impl Archive {
         }
         let archive = Archive {
             root: root.to_path_buf(),
-            catalog: Mutex::new(catalog),
+            catalog: CatalogPool::new(catalog, connections),
             repositories: Mutex::new(HashMap::new()),
             index,
             writing: Mutex::new(()),
@@ -201,12 +209,19 @@ impl Archive {
         Ok(store)
     }
 
-    /// The catalog, for the metadata operations that need nothing else.
-    pub fn catalog(&self) -> Result<MutexGuard<'_, Catalog>> {
-        self.catalog.lock().map_err(|_| ArchiveError::Invalid {
-            what: "catalog",
-            why: "a previous user panicked".into(),
-        })
+    /// A connection to the catalog, for the metadata operations that need
+    /// nothing else. On PostgreSQL other requests use other connections
+    /// meanwhile: what must not interleave takes a transaction (and an
+    /// advisory lock where other nodes could interleave too), never the
+    /// connection.
+    pub fn catalog(&self) -> Result<CatalogGuard<'_>> {
+        self.catalog.get()
+    }
+
+    /// The connection session-level advisory locks are taken, checked and
+    /// released on (see [`CatalogPool::session_locks`]).
+    pub fn session_locks(&self) -> Result<CatalogGuard<'_>> {
+        self.catalog.session_locks()
     }
 
     /// Adds a batch of messages to a mailbox. When this returns, every message

@@ -18,11 +18,13 @@ use crate::store::Span;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 mod batch;
 pub mod db;
 pub mod gc;
 pub mod membership;
+pub mod pool;
 mod postgres;
 mod postgres_schema;
 pub use batch::{insert_memberships, insert_messages};
@@ -130,8 +132,9 @@ CREATE INDEX membership_id ON membership(id);
 
 pub struct Catalog {
     db: Db,
-    /// Seals and opens IMAP passwords; set by [`Catalog::use_secret_key`].
-    secret: Option<SecretKey>,
+    /// Seals and opens IMAP passwords; set by [`Catalog::use_secret_key`],
+    /// shared by every connection opened from this one ([`Catalog::another`]).
+    secret: Arc<RwLock<Option<Arc<SecretKey>>>>,
 }
 
 /// One schema step of a component, written for each dialect: both take the
@@ -263,6 +266,29 @@ pub struct NewMessage<'a> {
     pub subject: &'a str,
 }
 
+/// Opens further connections to one PostgreSQL catalog
+/// ([`Catalog::opener`]).
+pub(crate) struct CatalogOpener {
+    db: db::Opener,
+    secret: Arc<RwLock<Option<Arc<SecretKey>>>>,
+}
+
+impl CatalogOpener {
+    pub(crate) fn open(&self) -> Result<Catalog> {
+        Ok(Catalog {
+            db: self.db.open()?,
+            secret: Arc::clone(&self.secret),
+        })
+    }
+}
+
+fn poisoned_secret() -> ArchiveError {
+    ArchiveError::Invalid {
+        what: "catalog secret key",
+        why: "a previous user panicked".into(),
+    }
+}
+
 pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
@@ -279,7 +305,7 @@ impl Catalog {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let catalog = Catalog {
             db: Db::sqlite(conn),
-            secret: None,
+            secret: Arc::default(),
         };
         catalog.migrate_sqlite()?;
         catalog.migrate_group_grants()?;
@@ -291,11 +317,21 @@ impl Catalog {
     pub fn connect(url: &str) -> Result<Self> {
         let catalog = Catalog {
             db: Db::postgres(postgres::PgConn::connect(url)?),
-            secret: None,
+            secret: Arc::default(),
         };
         catalog.migrate_steps("catalog", postgres_schema::CATALOG)?;
         catalog.migrate_group_grants()?;
         Ok(catalog)
+    }
+
+    /// What opens further connections to this PostgreSQL catalog (already
+    /// migrated), sharing this one's secret key; None on SQLite, which
+    /// keeps one connection.
+    pub(crate) fn opener(&self) -> Option<CatalogOpener> {
+        Some(CatalogOpener {
+            db: self.db.opener()?,
+            secret: Arc::clone(&self.secret),
+        })
     }
 
     fn migrate_sqlite(&self) -> Result<()> {
@@ -429,15 +465,19 @@ impl Catalog {
                 conn.pragma_update(None, "secure_delete", "OFF")?;
             }
         }
-        self.secret = Some(key);
+        *self.secret.write().map_err(|_| poisoned_secret())? = Some(Arc::new(key));
         Ok(clear.len())
     }
 
-    fn secret_key(&self) -> Result<&SecretKey> {
-        self.secret.as_ref().ok_or_else(|| ArchiveError::Invalid {
-            what: "catalog",
-            why: "no secret key to seal or open IMAP passwords with".into(),
-        })
+    fn secret_key(&self) -> Result<Arc<SecretKey>> {
+        self.secret
+            .read()
+            .map_err(|_| poisoned_secret())?
+            .clone()
+            .ok_or_else(|| ArchiveError::Invalid {
+                what: "catalog",
+                why: "no secret key to seal or open IMAP passwords with".into(),
+            })
     }
 
     /// The catalog's connection, for the components' tables.

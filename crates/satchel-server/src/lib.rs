@@ -23,6 +23,8 @@ pub mod tls;
 
 pub use error::ServiceError;
 pub use service::{Caller, KeySource, Service, default_key_file};
+/// Connections a node keeps to a PostgreSQL catalog unless told.
+pub const DEFAULT_CATALOG_CONNECTIONS: usize = satchel_archive::catalog::pool::DEFAULT_CONNECTIONS;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,6 +44,8 @@ pub struct ServeConfig {
     /// A PostgreSQL catalog URL; None keeps the catalog in the data folder
     /// (SQLite).
     pub catalog: Option<String>,
+    /// Connections to a PostgreSQL catalog (SQLite keeps one).
+    pub catalog_connections: usize,
     /// Serve HTTPS with this certificate and key (re-read on SIGHUP); None
     /// serves plain HTTP.
     pub tls: Option<tls::TlsFiles>,
@@ -59,8 +63,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let admin_password = config.admin_password.clone();
     let key = config.key.clone();
     let catalog = config.catalog.clone();
+    let connections = config.catalog_connections;
     let service = tokio::task::spawn_blocking(move || {
-        Service::open_on_catalog(&data, catalog.as_deref(), admin_password, &key)
+        Service::open_pooled(&data, catalog.as_deref(), connections, admin_password, &key)
     })
     .await??;
     let slots = config

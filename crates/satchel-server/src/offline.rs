@@ -99,7 +99,7 @@ impl Writer<'_> {
         Ok(self
             .service
             .archive
-            .catalog()?
+            .session_locks()?
             .db()
             .session_lock_held(self.key)?)
     }
@@ -110,7 +110,7 @@ impl Drop for Writer<'_> {
         let released = self
             .service
             .archive
-            .catalog()
+            .session_locks()
             .map_err(ServiceError::from)
             .and_then(|c| Ok(c.db().session_unlock(self.key)?));
         if let Err(e) = released {
@@ -613,7 +613,7 @@ impl Service {
             .try_hold(mailbox)
             .ok_or_else(|| busy(""))?;
         let key = writer_lock_key(mailbox);
-        if !self.archive.catalog()?.db().try_session_lock(key)? {
+        if !self.archive.session_locks()?.db().try_session_lock(key)? {
             return Err(busy(" on another node"));
         }
         Ok(Writer {

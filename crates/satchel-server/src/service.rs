@@ -131,7 +131,20 @@ impl Service {
         admin_password: Option<String>,
         key: &KeySource,
     ) -> Result<Self> {
-        let archive = Archive::open_with(data, catalog_url)?;
+        let connections = crate::DEFAULT_CATALOG_CONNECTIONS;
+        Service::open_pooled(data, catalog_url, connections, admin_password, key)
+    }
+
+    /// Like [`Service::open_on_catalog`], keeping up to `connections`
+    /// connections to a PostgreSQL catalog.
+    pub fn open_pooled(
+        data: &Path,
+        catalog_url: Option<&str>,
+        connections: usize,
+        admin_password: Option<String>,
+        key: &KeySource,
+    ) -> Result<Self> {
+        let archive = Archive::open_pooled(data, catalog_url, connections)?;
         let sealed = archive.catalog()?.use_secret_key(key.load()?)?;
         if sealed > 0 {
             tracing::info!(

@@ -31,6 +31,8 @@ pub struct FileConfig {
     pub data: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
     pub catalog: Option<String>,
+    /// Connections each node keeps to a PostgreSQL catalog.
+    pub catalog_connections: Option<usize>,
     pub tls: Option<TlsSection>,
     #[serde(default)]
     pub limits: Limits,

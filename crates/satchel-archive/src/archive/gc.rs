@@ -128,14 +128,17 @@ impl Archive {
             what: "garbage pass",
             why: "a previous pass panicked".into(),
         })?;
-        let locked = self.catalog()?.db().try_session_lock(GC_LOCK)?;
+        let locked = self.session_locks()?.db().try_session_lock(GC_LOCK)?;
         if !locked {
             return Err(ArchiveError::Exists(
                 "a garbage pass running on another node".into(),
             ));
         }
         let pass = self.pass(opts);
-        if let Err(e) = self.catalog().and_then(|c| c.db().session_unlock(GC_LOCK)) {
+        if let Err(e) = self
+            .session_locks()
+            .and_then(|c| c.db().session_unlock(GC_LOCK))
+        {
             tracing::warn!(error = %e, "releasing the garbage pass's lock");
         }
         pass

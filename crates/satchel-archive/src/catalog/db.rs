@@ -10,14 +10,17 @@
 //! TEXT and BYTEA, so nothing is lost either way.
 //!
 //! Why not sqlx or diesel: the catalog is synchronous and called from some 70
-//! places, sync and async, behind the archive's mutex; an async pool would turn
-//! every caller async for no gain, and an ORM would not spare the two schemas.
+//! places, sync and async, through the archive's connections (see
+//! [`super::pool`]); an async pool would turn every caller async for no gain,
+//! and an ORM would not spare the two schemas.
 
-use super::postgres::PgConn;
+use super::postgres::{PgConn, PgOpener};
 use crate::error::{ArchiveError, Result};
 use crate::message::MessageId;
 use std::cell::Cell;
 use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// One SQL value, as both backends store it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -204,14 +207,15 @@ enum Backend {
     Postgres(Box<PgConn>),
 }
 
-/// The catalog's one connection.
+/// One connection to the catalog.
 pub struct Db {
     backend: Backend,
     /// A transaction is open: nested ones are refused, and a lost
     /// PostgreSQL connection is not silently replaced in the middle of one.
     in_tx: Cell<bool>,
-    /// Statements sent so far (each a round trip on PostgreSQL).
-    sent: Cell<u64>,
+    /// Statements sent so far (each a round trip on PostgreSQL), counted
+    /// over every connection opened from one another ([`Db::another`]).
+    sent: Arc<AtomicU64>,
 }
 
 impl Db {
@@ -219,7 +223,7 @@ impl Db {
         Db {
             backend: Backend::Sqlite(conn),
             in_tx: Cell::new(false),
-            sent: Cell::new(0),
+            sent: Arc::default(),
         }
     }
 
@@ -227,8 +231,22 @@ impl Db {
         Db {
             backend: Backend::Postgres(Box::new(conn)),
             in_tx: Cell::new(false),
-            sent: Cell::new(0),
+            sent: Arc::default(),
         }
+    }
+
+    /// What opens further connections to the same PostgreSQL catalog,
+    /// counting their statements with this one's. SQLite's catalog keeps
+    /// one connection (one writer at a time, in one node's data folder):
+    /// None there.
+    pub(crate) fn opener(&self) -> Option<Opener> {
+        let Backend::Postgres(pg) = &self.backend else {
+            return None;
+        };
+        Some(Opener {
+            pg: pg.opener(),
+            sent: Arc::clone(&self.sent),
+        })
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -246,15 +264,15 @@ impl Db {
         }
     }
 
-    /// How many statements this connection has sent (each one a round trip
-    /// to a PostgreSQL server): what an import batch costs is counted, not
-    /// timed.
+    /// How many statements this connection and those opened from it have
+    /// sent (each one a round trip to a PostgreSQL server): what an import
+    /// batch costs is counted, not timed.
     pub fn statements_sent(&self) -> u64 {
-        self.sent.get()
+        self.sent.load(Ordering::Relaxed)
     }
 
     fn count(&self) {
-        self.sent.set(self.sent.get() + 1);
+        self.sent.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Runs one statement; returns how many rows it changed.
@@ -370,6 +388,23 @@ impl Db {
             self.query("SELECT pg_advisory_unlock($1)", params![key])?;
         }
         Ok(())
+    }
+}
+
+/// Opens further connections to one PostgreSQL catalog ([`Db::opener`]).
+#[derive(Clone)]
+pub(crate) struct Opener {
+    pg: PgOpener,
+    sent: Arc<AtomicU64>,
+}
+
+impl Opener {
+    pub(crate) fn open(&self) -> Result<Db> {
+        Ok(Db {
+            backend: Backend::Postgres(Box::new(self.pg.open()?)),
+            in_tx: Cell::new(false),
+            sent: Arc::clone(&self.sent),
+        })
     }
 }
 

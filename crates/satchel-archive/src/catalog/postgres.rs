@@ -28,6 +28,17 @@ const STATEMENT_TIMEOUT: &str = "120s";
 /// Unacknowledged data older than this means the server is gone (Linux).
 const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Opens connections with the settings of an open one (its URL read and
+/// completed once).
+#[derive(Clone)]
+pub struct PgOpener(Config);
+
+impl PgOpener {
+    pub fn open(&self) -> Result<PgConn> {
+        PgConn::open_with(self.0.clone())
+    }
+}
+
 /// A PostgreSQL catalog connection (reconnected on demand).
 pub struct PgConn {
     config: Config,
@@ -59,6 +70,15 @@ impl PgConn {
         config.tcp_user_timeout(TCP_USER_TIMEOUT);
         config.keepalives(true);
         config.application_name("satchel");
+        PgConn::open_with(config)
+    }
+
+    /// What opens further connections with this one's settings.
+    pub fn opener(&self) -> PgOpener {
+        PgOpener(self.config.clone())
+    }
+
+    fn open_with(config: Config) -> Result<PgConn> {
         let conn = PgConn {
             at: describe(&config),
             config,

@@ -49,6 +49,15 @@ pub struct ServeArgs {
     /// search index and disk repositories stay in the data folder.
     #[arg(long, env = "SATCHEL_CATALOG", hide_env_values = true)]
     catalog: Option<String>,
+    /// Connections this node keeps to a PostgreSQL catalog, so requests do
+    /// not queue behind one another's statements [default: 8]. A SQLite
+    /// catalog keeps one.
+    #[arg(
+        long,
+        env = "SATCHEL_CATALOG_CONNECTIONS",
+        value_parser = clap::value_parser!(u64).range(1..=1000)
+    )]
+    catalog_connections: Option<u64>,
     /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
     /// Both files are read again on SIGHUP.
     #[arg(long, env = "SATCHEL_TLS_CERT")]
@@ -193,6 +202,16 @@ fn resolve(a: ServeArgs, file: FileConfig) -> Result<Resolved> {
         ),
     };
     let catalog = a.catalog.or(file.catalog).filter(|c| !c.is_empty());
+    let catalog_connections = match a.catalog_connections {
+        Some(n) => usize::try_from(n)?,
+        None => match file.catalog_connections {
+            Some(n) if !(1..=1000).contains(&n) => {
+                anyhow::bail!("catalog_connections must be between 1 and 1000, not {n}")
+            }
+            Some(n) => n,
+            None => satchel_server::DEFAULT_CATALOG_CONNECTIONS,
+        },
+    };
     let log_format = a.log_format.or(file.log_format).unwrap_or_default();
     let metrics_allow = file
         .metrics
@@ -207,6 +226,7 @@ fn resolve(a: ServeArgs, file: FileConfig) -> Result<Resolved> {
         max_request_bytes,
         key,
         catalog,
+        catalog_connections,
         tls,
         metrics_allow,
         directory,
@@ -229,6 +249,9 @@ struct Effective {
     key_file: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     catalog: Option<String>,
+    /// Shown with a PostgreSQL catalog only (SQLite keeps one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    catalog_connections: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tls: Option<EffectiveTls>,
     limits: EffectiveLimits,
@@ -268,6 +291,7 @@ fn effective(r: &Resolved, source: Option<&str>) -> Result<String> {
         data: c.data.clone(),
         key_file,
         catalog: c.catalog.as_deref().map(config::mask_url),
+        catalog_connections: c.catalog.as_ref().map(|_| c.catalog_connections),
         tls: c.tls.as_ref().map(|t| EffectiveTls {
             cert: t.cert.clone(),
             key: t.key.clone(),
