@@ -28,7 +28,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
-use store::{KeyedLocks, SharedStore};
+use store::{KeyedLocks, Published, SharedStore};
 use update::{Plan, offline_error};
 
 type Result<T, E = ServiceError> = std::result::Result<T, E>;
@@ -72,6 +72,15 @@ impl OfflineRuntime {
             fetching: KeyedLocks::default(),
         }
     }
+}
+
+/// The catalog's record of a mailbox's last update (epoch, generation):
+/// what its published manifest is, whichever node published it.
+fn recorded(row: &OfflineRow) -> Option<(&str, u64)> {
+    row.state
+        .epoch
+        .as_deref()
+        .map(|e| (e, row.state.generation))
 }
 
 /// The catalog's advisory lock key of a mailbox's offline writer: the first
@@ -752,7 +761,9 @@ impl Service {
                 continue;
             }
             let current = match &shared {
-                Some(s) => s.manifest(&row.mailbox)?.map(|(_, m)| m),
+                Some(s) => s
+                    .current(&row.mailbox, recorded(&row))?
+                    .map(|p| p.manifest.clone()),
                 None => Manifest::load(&self.offline_dir(&row.mailbox)).ok(),
             };
             if let Some(m) = current {
@@ -771,8 +782,10 @@ impl Service {
     pub fn offline_manifest(&self, caller: &Caller, address: &str) -> Result<(Vec<u8>, String)> {
         self.require_search(caller, address)?;
         if let Some(s) = self.offline_store()? {
-            let (bytes, m) = s.manifest(address)?.ok_or_else(|| no_repository(address))?;
-            return Ok((bytes, m.etag()));
+            let p = self
+                .published(&s, address)?
+                .ok_or_else(|| no_repository(address))?;
+            return Ok((p.bytes.clone(), p.manifest.etag()));
         }
         let path = Manifest::path(&self.offline_dir(address));
         let bytes = std::fs::read(&path).map_err(|_| no_repository(address))?;
@@ -797,7 +810,7 @@ impl Service {
         let dir = self.offline_dir(address);
         let shared = self.offline_store()?;
         let m = match &shared {
-            Some(s) => s.manifest(address)?.map(|(_, m)| m),
+            Some(s) => self.published(s, address)?.map(|p| p.manifest.clone()),
             None => Manifest::load(&dir).ok(),
         }
         .ok_or_else(|| no_repository(address))?;
@@ -810,6 +823,14 @@ impl Service {
             self.cache_segment(s, address, &dir, &m, seg)?;
         }
         Ok((satchel_offline::segment_path(&dir, name), seg.size))
+    }
+
+    /// The shared store's current manifest of `address`, read from the
+    /// store only when the catalog's record of the last update names
+    /// another than this node's copy ([`SharedStore::current`]).
+    fn published(&self, store: &SharedStore, address: &str) -> Result<Option<Arc<Published>>> {
+        let row = self.archive.catalog()?.offline_mailbox(address)?;
+        store.current(address, row.as_ref().and_then(recorded))
     }
 
     /// The manifest an administrator's status shows: the store's when there

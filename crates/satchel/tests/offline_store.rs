@@ -246,3 +246,24 @@ fn only_an_online_s3_repository_can_be_the_offline_store() {
     let out = server.admin_ok(&["offline", "defaults"]);
     assert!(out.contains("each node's data folder"), "{out}");
 }
+
+/// A node keeps the store's manifest while the catalog's record of the
+/// mailbox's last update names it (issue 12 point 5): a laptop's no-change
+/// sync then costs the store nothing, so it answers even with the store
+/// stopped (another node's update served at once: two_nodes_offline.rs).
+#[test]
+fn a_current_manifest_is_served_without_reading_the_store() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut seaweed = Seaweed::start(&tmp.path().join("seaweed"));
+    let data = tmp.path().join("data");
+    let server = service_with_store(&seaweed, &data, 20);
+    let home = tmp.path().join("carol");
+    setup_laptop(&server.url, &home);
+    assert_eq!(mailbox(&sync(&home))["messages"], 20);
+
+    seaweed.stop();
+    let m = sync(&home);
+    let m = mailbox(&m);
+    assert_eq!(m["change"], "unchanged", "{m}");
+    assert_eq!(m["messages"], 20, "{m}");
+}

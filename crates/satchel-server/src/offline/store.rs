@@ -14,9 +14,12 @@
 //!   manifest last: the store's manifest only ever names segments already in
 //!   the store. A crash in between leaves orphan segments, which the garbage
 //!   pass after the next publish deletes.
-//! - Serving reads the store's manifest on every request (so the ETag is the
-//!   same whichever node answers) and segments from the local copy, filled
-//!   from the store on first request and verified by their hash
+//! - Serving answers with the store's manifest (so the ETag is the same
+//!   whichever node answers), kept by each node while the catalog's record
+//!   of the mailbox's last update names it ([`SharedStore::current`]): a
+//!   laptop's request costs one catalog query, not an S3 GET, until some
+//!   node publishes again. Segments come from the local copy, filled from
+//!   the store on first request and verified by their hash
 //!   ([`SharedStore::fetch_segment`]).
 
 use super::update::offline_error;
@@ -24,10 +27,10 @@ use crate::error::ServiceError;
 use satchel_archive::RepositoryInfo;
 use satchel_archive::repository::s3::S3Repository;
 use satchel_offline::{Manifest, SegmentRef, VerifyError, install_segment, segment_path};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
@@ -41,6 +44,23 @@ const FETCH_PIECE: u64 = 8 * 1024 * 1024;
 /// An S3 repository of the catalog holding every mailbox's offline repository.
 pub struct SharedStore {
     repo: S3Repository,
+    /// The manifest last read from the store, by mailbox address.
+    manifests: Mutex<HashMap<String, Arc<Published>>>,
+}
+
+/// A manifest as the store holds it: its bytes (served as they are) and
+/// what they say.
+pub struct Published {
+    pub bytes: Vec<u8>,
+    pub manifest: Manifest,
+}
+
+impl Published {
+    /// Whether this is the manifest of the update the catalog records
+    /// (`epoch`, `generation`).
+    fn is(&self, recorded: Option<(&str, u64)>) -> bool {
+        recorded == Some((self.manifest.epoch.as_str(), self.manifest.generation))
+    }
 }
 
 /// What [`SharedStore::level`] found.
@@ -58,7 +78,10 @@ impl SharedStore {
     pub fn open(info: &RepositoryInfo) -> Result<Self> {
         check_usable(info)?;
         let repo = S3Repository::open(info).map_err(store_error)?;
-        Ok(SharedStore { repo })
+        Ok(SharedStore {
+            repo,
+            manifests: Mutex::default(),
+        })
     }
 
     /// The repository's name.
@@ -79,6 +102,48 @@ impl SharedStore {
             ))
         })?;
         Ok(Some((bytes, m)))
+    }
+
+    /// The store's current manifest of `address`. `recorded` is the
+    /// catalog's record of the mailbox's last update (epoch, generation),
+    /// written after every publish: while this node's copy is that one it
+    /// is served without asking the store; otherwise the store is read (and
+    /// its answer kept). A node that did not publish thus serves a new
+    /// manifest from the moment the update that published it ends.
+    pub fn current(
+        &self,
+        address: &str,
+        recorded: Option<(&str, u64)>,
+    ) -> Result<Option<Arc<Published>>> {
+        if let Some(kept) = self.kept(address).filter(|p| p.is(recorded)) {
+            return Ok(Some(kept));
+        }
+        let Some((bytes, manifest)) = self.manifest(address)? else {
+            self.keep(address, None);
+            return Ok(None);
+        };
+        let read = Arc::new(Published { bytes, manifest });
+        self.keep(address, Some(Arc::clone(&read)));
+        Ok(Some(read))
+    }
+
+    fn kept(&self, address: &str) -> Option<Arc<Published>> {
+        let kept = self
+            .manifests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        kept.get(address).cloned()
+    }
+
+    fn keep(&self, address: &str, read: Option<Arc<Published>>) {
+        let mut kept = self
+            .manifests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match read {
+            Some(p) => kept.insert(address.to_string(), p),
+            None => kept.remove(address),
+        };
     }
 
     /// Brings the local working copy `dir` level with the store: the store's
