@@ -177,7 +177,8 @@ impl Replica {
     /// Brings this copy up to date with the service: one conditional manifest
     /// request; on a new epoch drop everything; download (resuming partial
     /// files) only the segments that are missing or fail verification;
-    /// switch the manifest atomically; then delete what it no longer names.
+    /// switch the manifest atomically. The segments it no longer names stay
+    /// until [`Replica::collect_garbage`] (the search index reads them first).
     pub async fn sync(
         &self,
         service: &Service,
@@ -288,7 +289,6 @@ impl Replica {
         if let Some(tag) = new_etag {
             fsutil::write_private(&self.dir.join(ETAG_FILE), tag.as_bytes())?;
         }
-        self.collect_garbage(&target)?;
         verified.save(&target.segments.iter().map(|s| s.name.as_str()).collect())?;
         if change == Change::Unchanged && switch {
             change = Change::Updated;
@@ -327,9 +327,12 @@ impl Replica {
         Ok(())
     }
 
-    /// After the manifest switch: delete segments it no longer names and
-    /// partial downloads of segments it does not want.
-    fn collect_garbage(&self, manifest: &Manifest) -> Result<()> {
+    /// After the manifest switch: delete segments the manifest no longer
+    /// names and partial downloads of segments it does not want.
+    pub fn collect_garbage(&self) -> Result<()> {
+        let Some(manifest) = self.manifest()? else {
+            return Ok(());
+        };
         let named: HashSet<&str> = manifest.segments.iter().map(|s| s.name.as_str()).collect();
         for sub in [SEGMENTS_DIR, PARTIAL_DIR] {
             let dir = self.dir.join(sub);

@@ -9,31 +9,46 @@
 //! id: a hit is named from the copy's listing and its snippet cut from the
 //! copy's bytes.
 
+mod state;
+
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use satchel_api::{SearchHit, SearchResults};
 use satchel_message::MessageSummary;
-use satchel_offline::{MessageId, ReplicaIndex, Segment};
+use satchel_offline::{MessageId, ReplicaIndex, Segment, SegmentRef};
 use satchel_search::{Fields, FromDocId, Hit, Ranked, SearchError, SearchQuery, id_of};
 use serde::{Deserialize, Serialize};
-use tantivy::collector::DocSetCollector;
+use tantivy::collector::{Count, DocSetCollector};
 use tantivy::query::{BooleanQuery, Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
-use tantivy::{Index, IndexReader, ReloadPolicy, Term};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, Term};
 
 use crate::config::Home;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::replica::Replica;
+use state::{IndexState, Indexed};
 
 const VERSION_FILE: &str = "satchel-laptop-index-version";
 
-/// What an update changed.
+/// What an update changed, and the work it took.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct IndexUpdate {
+    /// Documents added.
     pub added: u64,
+    /// Documents removed.
     pub removed: u64,
+    /// Segments of the copy whose index was opened to find the changes.
+    #[serde(default)]
+    pub segments_read: u64,
+    /// Compressed blocks decompressed to index their messages.
+    #[serde(default)]
+    pub blocks_read: u64,
+    /// Mailboxes whose index was reconciled with the whole copy (every
+    /// indexed id read back): a first index, or one whose state was unknown.
+    #[serde(default)]
+    pub full_scans: u64,
     pub seconds: f64,
 }
 
@@ -41,12 +56,16 @@ impl IndexUpdate {
     pub fn add(&mut self, other: &IndexUpdate) {
         self.added += other.added;
         self.removed += other.removed;
+        self.segments_read += other.segments_read;
+        self.blocks_read += other.blocks_read;
+        self.full_scans += other.full_scans;
         self.seconds += other.seconds;
     }
 }
 
 /// The home's search index.
 pub struct LocalIndex {
+    dir: PathBuf,
     index: Index,
     reader: IndexReader,
     fields: Fields,
@@ -70,6 +89,8 @@ impl LocalIndex {
             let index = Index::create_in_dir(dir, schema)?;
             std::fs::write(dir.join(VERSION_FILE), &current)
                 .map_err(|e| Error::io(dir.join(VERSION_FILE), e))?;
+            // An empty index holds nothing, whatever a leftover state says.
+            IndexState::remove(dir)?;
             index
         } else {
             Index::open_in_dir(dir)?
@@ -79,6 +100,7 @@ impl LocalIndex {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
         Ok(LocalIndex {
+            dir: dir.to_path_buf(),
             index,
             reader,
             fields,
@@ -97,10 +119,7 @@ impl LocalIndex {
         }
         for mailbox in home.local_mailboxes()? {
             let replica = Replica::new(home.replica_dir(&mailbox), &mailbox);
-            let indexed = replica
-                .open()
-                .and_then(|copy| index.update_mailbox(&mailbox, replica.dir(), &copy));
-            if let Err(e) = indexed {
+            if let Err(e) = index.update_mailbox(&replica) {
                 tracing::warn!(%mailbox, "not indexing the local copy: {e}");
             }
         }
@@ -139,40 +158,130 @@ impl LocalIndex {
         ]))
     }
 
-    /// Makes the index of `mailbox` match its local copy: adds the messages
-    /// not indexed yet, removes those no longer live.
-    pub fn update_mailbox(
+    /// True if a document of message `id` in `mailbox` is searchable.
+    fn is_indexed(&self, searcher: &Searcher, mailbox: &str, id: &MessageId) -> Result<bool> {
+        Ok(searcher.search(&*self.of_message(mailbox, id), &Count)? > 0)
+    }
+
+    /// Makes the index of `replica`'s mailbox match its local copy: adds
+    /// the messages not indexed yet, removes those no longer live. Known
+    /// state: only the segments the copy gained or lost since are read;
+    /// an unchanged manifest costs nothing. Unknown state (a first index,
+    /// another epoch, a lost segment file): every indexed id is compared
+    /// with the copy.
+    pub fn update_mailbox(&self, replica: &Replica) -> Result<IndexUpdate> {
+        let started = std::time::Instant::now();
+        let mailbox = replica.mailbox();
+        let state = IndexState::load(&self.dir);
+        let prior = state.get(mailbox).cloned();
+        if let (Some(p), Ok(Some(m))) = (&prior, replica.manifest())
+            && p.is_at(&m)
+        {
+            return Ok(IndexUpdate::default());
+        }
+        let copy = replica.open()?;
+        let prior = prior.filter(|p| p.epoch == copy.manifest().epoch);
+        let mut update = match prior {
+            Some(p) => self.apply_changes(mailbox, replica.dir(), &copy, &p)?,
+            None => None,
+        };
+        if update.is_none() {
+            update = Some(self.reconcile(mailbox, replica.dir(), &copy)?);
+        }
+        state.save(&self.dir, mailbox, Some(Indexed::of(copy.manifest())))?;
+        let mut update = update.unwrap_or_default();
+        update.seconds = started.elapsed().as_secs_f64();
+        Ok(update)
+    }
+
+    /// The index brought from `prior` to `copy`'s manifest by reading only
+    /// the segments added since (their new live messages are indexed, their
+    /// tombstones removed) and those dropped since (their messages no longer
+    /// live removed; those a compaction moved stay indexed as they are).
+    /// `None` if a dropped segment's file is gone: the caller reconciles.
+    fn apply_changes(
         &self,
         mailbox: &str,
         dir: &Path,
-        replica: &ReplicaIndex,
-    ) -> Result<IndexUpdate> {
-        let started = std::time::Instant::now();
+        copy: &ReplicaIndex,
+        prior: &Indexed,
+    ) -> Result<Option<IndexUpdate>> {
+        let current = copy.manifest();
+        let had: HashSet<&str> = prior.segments.iter().map(String::as_str).collect();
+        let now: HashSet<&str> = current.segments.iter().map(|s| s.name.as_str()).collect();
+        let added: Vec<&SegmentRef> = current
+            .segments
+            .iter()
+            .filter(|s| !had.contains(s.name.as_str()))
+            .collect();
+        let mut update = IndexUpdate::default();
+        // Ids that may have left: tombstones of the added segments, messages
+        // of the dropped ones.
+        let mut gone: HashSet<MessageId> = HashSet::new();
+        for name in prior.segments.iter().filter(|n| !now.contains(n.as_str())) {
+            let Ok(segment) = Segment::open(&satchel_offline::segment_path(dir, name)) else {
+                tracing::info!(%mailbox, "segment {name} no longer here; reconciling fully");
+                return Ok(None);
+            };
+            update.segments_read += 1;
+            gone.extend(segment.entries().iter().map(|e| e.id));
+        }
+        let mut opened = Vec::with_capacity(added.len());
+        for s in added {
+            let segment = Segment::open(&satchel_offline::segment_path(dir, &s.name))?;
+            update.segments_read += 1;
+            gone.extend(segment.tombstones().iter().copied());
+            opened.push((s, segment));
+        }
+        gone.retain(|id| !copy.contains(id));
+        let mut writer = Writer::new(&self.index);
+        let searcher = self.reader.searcher();
+        for id in &gone {
+            if self.is_indexed(&searcher, mailbox, id)? {
+                writer.get()?.delete_query(self.of_message(mailbox, id))?;
+                update.removed += 1;
+            }
+        }
+        let mut seen: HashSet<MessageId> = HashSet::new();
+        for (s, segment) in &opened {
+            let mut wanted = |e: &satchel_offline::Entry| {
+                copy.contains(&e.id)
+                    && !seen.contains(&e.id)
+                    && !self.is_indexed(&searcher, mailbox, &e.id).unwrap_or(false)
+            };
+            let mut new_ids = Vec::new();
+            let read = self.index_segment(mailbox, s, segment, &mut writer, &mut wanted, |id| {
+                new_ids.push(id)
+            })?;
+            update.blocks_read += read.blocks;
+            update.added += read.added;
+            seen.extend(new_ids);
+        }
+        writer.commit(&self.reader)?;
+        Ok(Some(update))
+    }
+
+    /// The index of `mailbox` made to match `copy` by comparing every
+    /// indexed id with the copy's live ids; only the blocks holding
+    /// messages not indexed yet are read.
+    fn reconcile(&self, mailbox: &str, dir: &Path, copy: &ReplicaIndex) -> Result<IndexUpdate> {
         let indexed = self.indexed_ids(mailbox)?;
-        let live: HashSet<&MessageId> = replica.ids().collect();
-        let to_remove: Vec<&MessageId> = indexed.iter().filter(|id| !live.contains(id)).collect();
-        let mut wanted: HashSet<MessageId> = live
-            .into_iter()
+        let mut update = IndexUpdate {
+            full_scans: 1,
+            ..IndexUpdate::default()
+        };
+        let mut writer = Writer::new(&self.index);
+        for id in indexed.iter().filter(|id| !copy.contains(id)) {
+            writer.get()?.delete_query(self.of_message(mailbox, id))?;
+            update.removed += 1;
+        }
+        let mut wanted: HashSet<MessageId> = copy
+            .ids()
             .filter(|id| !indexed.contains(*id))
             .copied()
             .collect();
-        let mut update = IndexUpdate::default();
-        if to_remove.is_empty() && wanted.is_empty() {
-            return Ok(update);
-        }
-        // One indexing thread: one segment per update, not one per thread
-        // (each segment repeats the words it shares with the others).
-        let mut writer: tantivy::IndexWriter =
-            self.index.writer_with_num_threads(1, 64 * 1024 * 1024)?;
-        for id in &to_remove {
-            writer.delete_query(self.of_message(mailbox, id))?;
-            update.removed += 1;
-        }
-        // Read the new messages segment by segment, one decompression per
-        // block (reading them one by one by id would decompress each block
-        // again for every message in it).
-        let mut failed: Option<tantivy::TantivyError> = None;
-        for s in &replica.manifest().segments {
+        drop(indexed);
+        for s in &copy.manifest().segments {
             if wanted.is_empty() {
                 break;
             }
@@ -184,47 +293,80 @@ impl LocalIndex {
                     continue;
                 }
             };
-            let walked = segment.for_each_message(|entry, raw| {
-                // The live copy of this id may be in a later segment, but
-                // the bytes are the same (the id is their hash).
-                if failed.is_some() || !wanted.remove(&entry.id) {
-                    return Ok(());
-                }
-                // The same summary and document the service indexes.
-                let summary = MessageSummary::extract(&raw);
-                let doc = satchel_search::document(&self.fields, &entry.id, [mailbox], &summary);
-                match writer.add_document(doc) {
-                    Ok(_) => update.added += 1,
-                    Err(e) => failed = Some(e),
-                }
-                Ok(())
-            });
-            if let Err(e) = walked {
-                // Damaged: not indexed (and never served); the next sync repairs it.
-                tracing::warn!(%mailbox, "indexing stopped in segment {}: {e}", s.name);
+            update.segments_read += 1;
+            // The live copy of an id may be in a later segment, but the
+            // bytes are the same (the id is their hash): index it once.
+            let mut done = Vec::new();
+            let read = self.index_segment(
+                mailbox,
+                s,
+                &segment,
+                &mut writer,
+                &mut |e| wanted.contains(&e.id),
+                |id| done.push(id),
+            )?;
+            for id in done {
+                wanted.remove(&id);
             }
+            update.blocks_read += read.blocks;
+            update.added += read.added;
         }
-        if let Some(e) = failed {
-            return Err(e.into());
-        }
-        writer.commit()?;
-        writer.wait_merging_threads()?;
-        self.reader.reload()?;
-        update.seconds = started.elapsed().as_secs_f64();
+        writer.commit(&self.reader)?;
         Ok(update)
+    }
+
+    /// Adds a document for each message of `segment` that `wanted` accepts
+    /// (only their blocks are decompressed), calling `indexed` with each
+    /// id added. A damaged segment is indexed up to the damage and logged:
+    /// it is never served, and the next sync repairs it.
+    fn index_segment(
+        &self,
+        mailbox: &str,
+        s: &SegmentRef,
+        segment: &Segment,
+        writer: &mut Writer<'_>,
+        wanted: &mut dyn FnMut(&satchel_offline::Entry) -> bool,
+        mut indexed: impl FnMut(MessageId),
+    ) -> Result<SegmentRead> {
+        let mut read = SegmentRead::default();
+        let mut failed: Option<Error> = None;
+        let walked = segment.for_each_message_where(wanted, |entry, raw| {
+            if failed.is_some() {
+                return Ok(());
+            }
+            // The same summary and document the service indexes.
+            let summary = MessageSummary::extract(&raw);
+            let doc = satchel_search::document(&self.fields, &entry.id, [mailbox], &summary);
+            match writer.get().and_then(|w| Ok(w.add_document(doc)?)) {
+                Ok(_) => {
+                    read.added += 1;
+                    indexed(entry.id);
+                }
+                Err(e) => failed = Some(e),
+            }
+            Ok(())
+        });
+        match walked {
+            Ok(blocks) => read.blocks = blocks,
+            Err(e) => tracing::warn!(%mailbox, "indexing stopped in segment {}: {e}", s.name),
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(read),
+        }
     }
 
     /// Forgets every message of `mailbox` (its local copy was removed).
     pub fn remove_mailbox(&self, mailbox: &str) -> Result<()> {
-        if self.indexed_ids(mailbox)?.is_empty() {
-            return Ok(());
+        let searcher = self.reader.searcher();
+        if searcher.search(&self.of_mailbox(mailbox), &Count)? > 0 {
+            let mut writer: IndexWriter = self.index.writer(16 * 1024 * 1024)?;
+            writer.delete_term(Term::from_field_text(self.fields.mailbox, mailbox));
+            writer.commit()?;
+            writer.wait_merging_threads()?;
+            self.reader.reload()?;
         }
-        let mut writer: tantivy::IndexWriter = self.index.writer(16 * 1024 * 1024)?;
-        writer.delete_term(Term::from_field_text(self.fields.mailbox, mailbox));
-        writer.commit()?;
-        writer.wait_merging_threads()?;
-        self.reader.reload()?;
-        Ok(())
+        IndexState::load(&self.dir).save(&self.dir, mailbox, None)
     }
 
     /// Searches the local copies in satchel-search's query language (as the
@@ -266,6 +408,50 @@ impl LocalIndex {
             query: query.to_string(),
             hits,
         })
+    }
+}
+
+/// What indexing one segment did.
+#[derive(Default)]
+struct SegmentRead {
+    added: u64,
+    blocks: u64,
+}
+
+/// The index writer of one update, opened on the first change (an update
+/// with nothing to do takes no writer lock and commits nothing).
+struct Writer<'i> {
+    index: &'i Index,
+    writer: Option<IndexWriter>,
+}
+
+impl<'i> Writer<'i> {
+    fn new(index: &'i Index) -> Writer<'i> {
+        Writer {
+            index,
+            writer: None,
+        }
+    }
+
+    fn get(&mut self) -> Result<&mut IndexWriter> {
+        let w = match self.writer.take() {
+            Some(w) => w,
+            // One indexing thread: one segment per update, not one per
+            // thread (each segment repeats the words it shares with the
+            // others).
+            None => self.index.writer_with_num_threads(1, 64 * 1024 * 1024)?,
+        };
+        Ok(self.writer.insert(w))
+    }
+
+    /// Commits what was changed, if anything, and shows it to `reader`.
+    fn commit(self, reader: &IndexReader) -> Result<()> {
+        if let Some(mut w) = self.writer {
+            w.commit()?;
+            w.wait_merging_threads()?;
+            reader.reload()?;
+        }
+        Ok(())
     }
 }
 

@@ -160,21 +160,21 @@ async fn sync_locked(
         }
     }
 
-    // The local search index follows the local copies.
+    // The local search index follows the local copies; then the segments
+    // the new manifests no longer name go (the index update reads those it
+    // had indexed, to remove their messages that left).
     for r in &report.mailboxes {
         let replica = Replica::new(home.replica_dir(&r.mailbox), &r.mailbox);
-        match replica.open() {
-            Ok(reader) => match index.update_mailbox(&r.mailbox, replica.dir(), &reader) {
-                Ok(u) => report.index.add(&u),
-                Err(e) => report.errors.push(MailboxError {
-                    mailbox: r.mailbox.clone(),
-                    error: e.to_string(),
-                }),
-            },
+        let indexed = index.update_mailbox(&replica);
+        match indexed {
+            Ok(u) => report.index.add(&u),
             Err(e) => report.errors.push(MailboxError {
                 mailbox: r.mailbox.clone(),
                 error: e.to_string(),
             }),
+        }
+        if let Err(e) = replica.collect_garbage() {
+            tracing::warn!(mailbox = %r.mailbox, "old segments not removed: {e}");
         }
     }
     Ok(report)

@@ -72,11 +72,9 @@ fn offline_ids(home: &Path, query: &str) -> Vec<String> {
     ids
 }
 
-#[test]
-fn every_query_form_finds_the_same_messages_online_and_offline() {
-    let (mut server, _tmp, home) = synced(1000);
-
-    let online: Vec<Vec<String>> = QUERIES
+/// carol's answers through the service, one list of ids per query.
+fn online_ids(server: &Server, queries: &[&str]) -> Vec<Vec<String>> {
+    queries
         .iter()
         .map(|q| {
             let out = ok(server
@@ -84,7 +82,14 @@ fn every_query_form_finds_the_same_messages_online_and_offline() {
                 .args(["search", q, "--json", "--limit", "10000"]));
             answer(&out).0
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn every_query_form_finds_the_same_messages_online_and_offline() {
+    let (mut server, _tmp, home) = synced(1000);
+
+    let online = online_ids(&server, QUERIES);
     server.kill();
     for (query, online) in QUERIES.iter().zip(&online) {
         assert!(!online.is_empty(), "{query} finds nothing online");
@@ -126,4 +131,134 @@ fn offline_search_refuses_what_online_search_refuses() {
             .trim();
         assert!(online.contains(reason), "{query}: {online} / {offline}");
     }
+}
+
+const OTHER: &str = "dan@example.com";
+
+/// Which of [`QUERIES`] are compared online and offline after each change
+/// below: words, a field, a date range, a phrase (checked against the
+/// copy's bytes), a boolean query.
+const FOLLOWED: [usize; 5] = [0, 5, 4, 13, 17];
+
+/// carol's answers online, then offline with the service stopped, must be
+/// the same for every query of [`FOLLOWED`]; the service is started again on
+/// its data and port.
+fn answers_match(server: &mut Server, data: &Path, home: &Path, step: &str) {
+    let followed = FOLLOWED.map(|i| QUERIES[i]);
+    let online = online_ids(server, &followed);
+    assert!(
+        online.iter().any(|ids| !ids.is_empty()),
+        "{step}: nothing found"
+    );
+    server.kill();
+    for (query, online) in followed.iter().zip(&online) {
+        assert_eq!(&offline_ids(home, query), online, "{step}: {query}");
+    }
+    *server = Server::start_in_at(data, server.port);
+}
+
+/// `satchel laptop sync --json`'s index work.
+fn index_work(home: &Path) -> serde_json::Value {
+    let report = json(&ok(laptop_in(home).args(["sync", "--json"])));
+    assert!(
+        report["errors"].as_array().is_some_and(Vec::is_empty),
+        "{report}"
+    );
+    report["index"].clone()
+}
+
+fn assert_work(work: &serde_json::Value, added: u64, removed: u64, full_scans: u64, step: &str) {
+    eprintln!("{step}: index work {work}");
+    assert_eq!(
+        (&work["added"], &work["removed"], &work["full_scans"]),
+        (
+            &serde_json::Value::from(added),
+            &serde_json::Value::from(removed),
+            &serde_json::Value::from(full_scans)
+        ),
+        "{step}: {work}"
+    );
+}
+
+/// Issue 12, the laptop at a million: a sync updates the local index in
+/// proportion to what changed (the segments added or dropped since the
+/// index was last brought up to the copy), not by comparing the whole
+/// mailbox, and offline search still answers as online search after new
+/// mail, deletions, a withdrawn mailbox, a compaction and a flush.
+#[test]
+fn the_local_index_follows_each_change_without_a_full_scan() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let mut server = Server::start_in(&data);
+    server.add_user("carol", "carol-password");
+    for (mb, skip, n) in [(MB, 1000, 300), (OTHER, 1300, 60)] {
+        server.admin_ok(&["mailbox", "add", mb]);
+        import_files(&server, mb, &corpus_files(skip, n));
+        server.admin_ok(&["mailbox", "grant", mb, "carol"]);
+        server.admin_ok(&["offline", "enable", mb]);
+    }
+    server.admin_ok(&["offline", "sync-now"]);
+    let home = tmp.path().join("home");
+    laptop_synced(&server, "carol", "carol-password", &home);
+
+    // Nothing changed: no index work at all, not even reading a segment.
+    let work = index_work(&home);
+    assert_work(&work, 0, 0, 0, "no change");
+    assert_eq!(
+        (&work["segments_read"], &work["blocks_read"]),
+        (&0.into(), &0.into()),
+        "{work}"
+    );
+
+    // New mail: only the new segment is read, its messages added.
+    import_files(&server, MB, &corpus_files(1400, 100));
+    server.admin_ok(&["offline", "sync-now"]);
+    let work = index_work(&home);
+    assert_work(&work, 100, 0, 0, "new mail");
+    assert_eq!(work["segments_read"], 1, "{work}");
+    answers_match(&mut server, &data, &home, "new mail");
+
+    // Deleted messages leave the index (their segment is rewritten).
+    let razor = server.search_ids(&["razor mailbox:carol@example.com"]);
+    assert!(razor.len() >= 3, "{razor:?}");
+    for id in &razor[..3] {
+        server.admin_ok(&["delete", MB, id, "--reason", "test"]);
+    }
+    server.admin_ok(&["offline", "sync-now"]);
+    assert_work(&index_work(&home), 0, 3, 0, "deleted");
+    answers_match(&mut server, &data, &home, "deleted");
+
+    // A mailbox no longer offered leaves the index.
+    server.admin_ok(&["mailbox", "revoke", OTHER, "carol"]);
+    index_work(&home);
+    answers_match(&mut server, &data, &home, "revoked");
+
+    // Small updates until the service compacts them: the messages moved
+    // into the merged segment are not indexed again, the new ones are.
+    let mut imported = 0;
+    let mut compacted = false;
+    for round in 0..10 {
+        import_files(&server, MB, &corpus_files(1500 + round * 5, 5));
+        imported += 5;
+        let r = json(&server.admin_ok(&["offline", "sync-now", MB, "--json"]));
+        if r["results"][0]["compacted"] == true {
+            compacted = true;
+            break;
+        }
+    }
+    assert!(compacted, "no compaction after {imported} messages");
+    assert_work(&index_work(&home), imported, 0, 0, "compacted");
+    answers_match(&mut server, &data, &home, "compacted");
+
+    // A flush (new epoch): the copy is rebuilt and the index reconciled.
+    server.admin_ok(&["offline", "flush", MB]);
+    server.admin_ok(&["offline", "sync-now"]);
+    let work = index_work(&home);
+    assert_eq!(
+        (&work["added"], &work["full_scans"]),
+        (&0.into(), &1.into()),
+        "{work}"
+    );
+    answers_match(&mut server, &data, &home, "flushed");
+    assert_work(&index_work(&home), 0, 0, 0, "no change after all");
 }

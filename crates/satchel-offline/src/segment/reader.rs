@@ -366,11 +366,27 @@ impl Segment {
 
     /// Calls `f` with every message and its verified bytes, decompressing each
     /// block once (for compaction and bulk export).
-    pub fn for_each_message(&self, mut f: impl FnMut(&Entry, Vec<u8>) -> Result<()>) -> Result<()> {
+    pub fn for_each_message(&self, f: impl FnMut(&Entry, Vec<u8>) -> Result<()>) -> Result<()> {
+        self.for_each_message_where(|_| true, f).map(|_| ())
+    }
+
+    /// Calls `f` with each message `want` accepts and its verified bytes,
+    /// decompressing only the blocks that hold one, each once; returns how
+    /// many blocks it decompressed. A reader after a few messages of a large
+    /// segment (the laptop's index update after a compaction) then reads
+    /// their blocks, not the whole file.
+    pub fn for_each_message_where(
+        &self,
+        mut want: impl FnMut(&Entry) -> bool,
+        mut f: impl FnMut(&Entry, Vec<u8>) -> Result<()>,
+    ) -> Result<u64> {
         let mut by_block: Vec<Vec<usize>> = vec![Vec::new(); self.blocks.len()];
         for (i, loc) in self.locs.iter().enumerate() {
-            by_block[loc.block as usize].push(i);
+            if want(&self.entries[i]) {
+                by_block[loc.block as usize].push(i);
+            }
         }
+        let mut decompressed = 0;
         for (block, members) in by_block.iter().enumerate() {
             if members.is_empty() {
                 continue;
@@ -378,12 +394,13 @@ impl Segment {
             let raw = self
                 .decompress_block(block as u32)
                 .map_err(|reason| self.damaged(self.entries[members[0]].id, reason))?;
+            decompressed += 1;
             for &i in members {
                 let bytes = self.extract(i, &raw)?;
                 f(&self.entries[i], bytes)?;
             }
         }
-        Ok(())
+        Ok(decompressed)
     }
 }
 
