@@ -1,7 +1,9 @@
 //! Regenerates the checked-in compatibility fixtures:
 //!
-//! * `tests/fixtures/v1/` — a small version-1 repository: segment 1 holds
-//!   messages A, B, C; segment 2 tombstones B and adds D. Live: A, C, D.
+//! * `tests/fixtures/vN/` (N = [`SEGMENT_VERSION`], now `v2/`) — a small
+//!   repository: segment 1 holds messages A, B, C; segment 2 tombstones B
+//!   and adds D. Live: A, C, D. (`v1/` and `v1-blocks/` were written by
+//!   the version-1 writer and stay frozen.)
 //! * `tests/fixtures/broken/` — a repository whose manifest names three
 //!   segments: one intact, one with a flipped byte, one missing.
 //!
@@ -15,6 +17,7 @@
 use std::fs;
 use std::path::Path;
 
+use satchel_offline::segment::SEGMENT_VERSION;
 use satchel_offline::{Manifest, MessageEntry, SegmentRef, SegmentWriter, segment_path};
 
 /// The synthetic messages of the v1 fixture. The tests hold their own copy
@@ -70,7 +73,7 @@ fn fresh(dir: &Path) {
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
 
-    let v1 = root.join("v1");
+    let v1 = root.join(format!("v{SEGMENT_VERSION}"));
     fresh(&v1);
     let s1 = write_segment(&v1, 1, |w| {
         for n in 0..3 {
@@ -81,7 +84,8 @@ fn main() {
         w.tombstone(message(1).id);
         w.add(message(3)).expect("add");
     });
-    write_manifest(&v1, "alice@example.com", "fixture-v1", 2, vec![s1, s2], 3);
+    let epoch = format!("fixture-v{SEGMENT_VERSION}");
+    write_manifest(&v1, "alice@example.com", &epoch, 2, vec![s1, s2], 3);
 
     let broken = root.join("broken");
     fresh(&broken);

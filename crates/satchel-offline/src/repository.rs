@@ -13,6 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use crate::error::{Error, Result, VerifyError};
 use crate::manifest::{MANIFEST_FILE, Manifest, SegmentRef, new_epoch};
@@ -340,7 +341,7 @@ impl Repository {
             seg.for_each_message(|entry, raw| {
                 // Only the copy that provides the live message: an id added
                 // again in a later small segment is written once.
-                let provides = full.live.get(&entry.id).is_some_and(|&(s, _)| s == i);
+                let provides = full.live().get(&entry.id).is_some_and(|&(s, _)| s == i);
                 if provides && !live_kept.contains(&entry.id) {
                     out.add(MessageEntry {
                         id: entry.id,
@@ -354,7 +355,7 @@ impl Repository {
             })?;
         }
         for id in kept_order {
-            if live_kept.contains(&id) && !full.live.contains_key(&id) {
+            if live_kept.contains(&id) && !full.live().contains_key(&id) {
                 out.tombstone(id)?;
             }
         }
@@ -381,8 +382,8 @@ impl Repository {
         candidate.segments = segments.clone();
         candidate.set_totals(0);
         let after = ReplicaIndex::with_manifest(&self.dir, candidate)?;
-        let before_ids: HashSet<&MessageId> = full.live.keys().collect();
-        let after_ids: HashSet<&MessageId> = after.live.keys().collect();
+        let before_ids: HashSet<&MessageId> = full.live().keys().collect();
+        let after_ids: HashSet<&MessageId> = after.live().keys().collect();
         if before_ids != after_ids {
             return Err(Error::InvalidManifest {
                 path: Manifest::path(&self.dir),
@@ -565,7 +566,7 @@ fn live_ids(dir: &Path, manifest: &Manifest) -> Result<HashSet<MessageId>> {
         for t in seg.tombstones() {
             live.remove(t);
         }
-        live.extend(seg.entries().iter().map(|e| e.id));
+        live.extend(seg.ids());
     }
     Ok(live)
 }
@@ -630,15 +631,18 @@ pub fn install_segment(
 }
 
 /// The live messages of a repository: every manifest segment applied in order
-/// (tombstones first, then entries), as a map id -> (segment, entry).
+/// (tombstones first, then entries).
 ///
 /// Opening reads each segment's footer and index only; messages are
-/// decompressed and hash-checked when read.
+/// decompressed and hash-checked when read. One id is looked up in the
+/// segments from the last to the first (a binary search in each), so a
+/// search that names a few messages builds nothing per message; the map of
+/// every live id is built only when a listing or a count asks for it.
 #[derive(Debug)]
 pub struct ReplicaIndex {
     manifest: Manifest,
     segments: Vec<Segment>,
-    live: HashMap<MessageId, (usize, usize)>,
+    live: OnceLock<HashMap<MessageId, (usize, usize)>>,
 }
 
 impl ReplicaIndex {
@@ -657,20 +661,45 @@ impl ReplicaIndex {
         for s in &manifest.segments {
             segments.push(open_named(dir, s)?);
         }
-        let mut live = HashMap::new();
-        for (si, seg) in segments.iter().enumerate() {
-            for t in seg.tombstones() {
-                live.remove(t);
-            }
-            for (ei, e) in seg.entries().iter().enumerate() {
-                live.insert(e.id, (si, ei));
-            }
-        }
         Ok(ReplicaIndex {
             manifest,
             segments,
-            live,
+            live: OnceLock::new(),
         })
+    }
+
+    /// Every live id with its (segment, entry), built on first use.
+    fn live(&self) -> &HashMap<MessageId, (usize, usize)> {
+        self.live.get_or_init(|| {
+            let mut live = HashMap::new();
+            for (si, seg) in self.segments.iter().enumerate() {
+                for t in seg.tombstones() {
+                    live.remove(t);
+                }
+                for (ei, id) in seg.ids().enumerate() {
+                    live.insert(id, (si, ei));
+                }
+            }
+            live
+        })
+    }
+
+    /// Where live message `id` is: (segment, entry). The last segment that
+    /// names it decides: an entry (which wins over a tombstone of the same
+    /// segment) or a tombstone.
+    fn locate(&self, id: &MessageId) -> Option<(usize, usize)> {
+        if let Some(live) = self.live.get() {
+            return live.get(id).copied();
+        }
+        for (si, seg) in self.segments.iter().enumerate().rev() {
+            if let Some(ei) = seg.index_of(id) {
+                return Some((si, ei));
+            }
+            if seg.is_tombstoned(id) {
+                return None;
+            }
+        }
+        None
     }
 
     /// The manifest this view was built from.
@@ -680,33 +709,32 @@ impl ReplicaIndex {
 
     /// Number of live messages.
     pub fn len(&self) -> usize {
-        self.live.len()
+        self.live().len()
     }
 
     /// True if there are no live messages.
     pub fn is_empty(&self) -> bool {
-        self.live.is_empty()
+        self.live().is_empty()
     }
 
     /// True if message `id` is live in the repository.
     pub fn contains(&self, id: &MessageId) -> bool {
-        self.live.contains_key(id)
+        self.locate(id).is_some()
     }
 
     /// The listing entry of live message `id`.
     pub fn get(&self, id: &MessageId) -> Option<&Entry> {
-        self.live
-            .get(id)
-            .map(|&(s, e)| &self.segments[s].entries()[e])
+        self.locate(id).map(|(s, e)| self.segments[s].entry(e))
     }
 
     /// The live messages, in repository order (segment order, then the order
     /// they were written); each message once, from the segment that provides it.
     pub fn list(&self) -> Vec<&Entry> {
-        let mut out = Vec::with_capacity(self.live.len());
+        let live = self.live();
+        let mut out = Vec::with_capacity(live.len());
         for (si, seg) in self.segments.iter().enumerate() {
             for (ei, e) in seg.entries().iter().enumerate() {
-                if self.live.get(&e.id) == Some(&(si, ei)) {
+                if live.get(&e.id) == Some(&(si, ei)) {
                     out.push(e);
                 }
             }
@@ -716,13 +744,13 @@ impl ReplicaIndex {
 
     /// The ids of the live messages (any order).
     pub fn ids(&self) -> impl Iterator<Item = &MessageId> {
-        self.live.keys()
+        self.live().keys()
     }
 
     /// The raw bytes of live message `id`, hash-checked; a message that is
     /// tombstoned or absent is [`Error::MessageNotFound`].
     pub fn read(&self, id: &MessageId) -> Result<Vec<u8>> {
-        let &(s, _) = self.live.get(id).ok_or(Error::MessageNotFound(*id))?;
+        let (s, _) = self.locate(id).ok_or(Error::MessageNotFound(*id))?;
         debug_assert!(self.segments[s].index_of(id).is_some());
         self.segments[s].read(id)
     }

@@ -1,12 +1,15 @@
 //! Segments: immutable files holding a batch of messages and tombstones.
 //!
-//! Messages are compressed together in blocks of about [`DEFAULT_BLOCK_SIZE`]
-//! bytes, because mail compresses about twice as well in a shared zstd frame
-//! as alone, while decompressing one ~1 MiB block to open a message still
-//! takes only a millisecond or two. A binary index at the end of the file says
-//! where each message lives; a fixed-size footer says where the index lives,
-//! so opening a segment never scans its blocks. The byte layout is specified
-//! in docs/offline-format.md.
+//! Messages are compressed together in independent zstd frames of about
+//! [`DEFAULT_BLOCK_SIZE`] bytes against a shared mail dictionary
+//! ([`MAIL_DICTIONARY`]): mail compresses about twice as well together as
+//! alone, and the dictionary wins back most of what small frames lose against
+//! big blocks, while a read decompresses only one small frame (a phrase
+//! check reads hundreds of messages). A binary index of fixed-size records at
+//! the end of the file says where each message lives; a fixed-size footer
+//! says where the index lives, so opening a segment never scans its frames
+//! nor parses every entry. The byte layout is specified in
+//! docs/offline-format.md.
 //!
 //! This module holds what writer and reader share: the format constants and
 //! the entry types. The writer ([`SegmentWriter`]) is in `segment/writer.rs`,
@@ -21,12 +24,22 @@ pub use writer::{SegmentWriter, Sink, Spool};
 use crate::{MessageId, is_lower_hex_64, sha256};
 
 /// Segment format version written in the header and the footer.
-pub const SEGMENT_VERSION: u16 = 1;
+pub const SEGMENT_VERSION: u16 = 2;
+/// The previous version: still read (converted on open), no longer written.
+pub const SEGMENT_VERSION_1: u16 = 1;
 /// Magic bytes at the start and at the end of every segment.
 pub const MAGIC: &[u8; 6] = b"SATSEG";
-/// Default uncompressed size at which the writer closes a block.
-/// Chosen by measurement on real mail (docs/offline-format.md, "Parameters").
-pub const DEFAULT_BLOCK_SIZE: usize = 1 << 20;
+/// Default uncompressed size at which the writer closes a block (a zstd
+/// frame). Chosen by measurement on real mail (docs/offline-format.md,
+/// "Parameters"): a read decompresses half a frame on average.
+pub const DEFAULT_BLOCK_SIZE: usize = 128 << 10;
+/// The zstd dictionary "mail-1" (number 1 in a segment's index), part of
+/// the format: it never changes; a new dictionary gets a new number.
+pub const MAIL_DICTIONARY: &[u8] = include_bytes!("segment/mail-1.dict");
+/// The dictionary number of [`MAIL_DICTIONARY`] in a version-2 index.
+pub(crate) const DICTIONARY_MAIL1: u32 = 1;
+/// Bytes of one entry record in a version-2 index.
+pub(crate) const RECORD_LEN: usize = 60;
 /// Default zstd level. Segments are written once on the server and downloaded
 /// many times, so a slow-ish level that saves bytes on the wire pays off.
 pub const DEFAULT_LEVEL: i32 = 9;
@@ -114,6 +127,40 @@ pub struct SegmentInfo {
     pub tombstones: u64,
     /// Sum of the raw sizes of the messages (before compression).
     pub raw_bytes: u64,
+}
+
+/// The entry records, the by-id table and the text of a version-2 index
+/// (from `entry_count` to the end of the text) for `entries`, in order. The
+/// writer writes them; the reader builds them from a version-1 index, so
+/// that it reads one layout.
+pub(crate) fn encode_entries(entries: &[(&Entry, Loc)]) -> Result<Vec<u8>, crate::Error> {
+    let mut out = Vec::with_capacity(8 + entries.len() * (RECORD_LEN + 4 + 40));
+    let mut text = Vec::new();
+    out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    for (e, loc) in entries {
+        let text_offset = u32::try_from(text.len())
+            .map_err(|_| crate::Error::TooLarge("segment index text exceeds 4 GiB".into()))?;
+        out.extend_from_slice(&e.id.0);
+        out.extend_from_slice(&loc.block.to_le_bytes());
+        out.extend_from_slice(&loc.offset.to_le_bytes());
+        out.extend_from_slice(&loc.len.to_le_bytes());
+        out.extend_from_slice(&e.date.to_le_bytes());
+        out.extend_from_slice(&text_offset.to_le_bytes());
+        out.extend_from_slice(&(e.from.len() as u16).to_le_bytes());
+        out.extend_from_slice(&(e.subject.len() as u16).to_le_bytes());
+        text.extend_from_slice(e.from.as_bytes());
+        text.extend_from_slice(e.subject.as_bytes());
+    }
+    let mut by_id: Vec<u32> = (0..entries.len() as u32).collect();
+    by_id.sort_unstable_by_key(|&i| entries[i as usize].0.id.0);
+    for i in by_id {
+        out.extend_from_slice(&i.to_le_bytes());
+    }
+    let text_len = u32::try_from(text.len())
+        .map_err(|_| crate::Error::TooLarge("segment index text exceeds 4 GiB".into()))?;
+    out.extend_from_slice(&text_len.to_le_bytes());
+    out.extend_from_slice(&text);
+    Ok(out)
 }
 
 /// Where a message's bytes are: block number, offset and length in the

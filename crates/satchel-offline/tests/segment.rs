@@ -201,10 +201,10 @@ fn truncated_segment_fails_to_open_clearly() {
 #[test]
 fn unknown_version_is_rejected() {
     let (mut bytes, _) = build(&common::messages(0..2), 4096);
-    bytes[6] = 2;
+    bytes[6] = 3;
     let err = Segment::from_bytes(bytes).unwrap_err();
     assert!(
-        matches!(err, Error::UnsupportedSegmentVersion { version: 2, .. }),
+        matches!(err, Error::UnsupportedSegmentVersion { version: 3, .. }),
         "{err:?}"
     );
 }
@@ -240,4 +240,84 @@ fn long_header_fields_are_truncated_on_a_char_boundary() {
     let s = &seg.entries()[0].subject;
     assert!(s.len() <= satchel_offline::segment::MAX_HEADER_FIELD);
     assert!(s.chars().all(|c| c == '\u{e9}'));
+}
+
+/// The segment's index, decompressed, and where it starts in the file.
+fn index_of_segment(bytes: &[u8]) -> (Vec<u8>, usize) {
+    let footer = &bytes[bytes.len() - 24..];
+    let offset = u64::from_le_bytes(footer[..8].try_into().unwrap()) as usize;
+    let raw_len = u32::from_le_bytes(footer[12..16].try_into().unwrap()) as usize;
+    let index = zstd::bulk::decompress(&bytes[offset..bytes.len() - 24], raw_len).unwrap();
+    (index, offset)
+}
+
+/// `bytes` with its index replaced by `index` (compressed, footer rewritten).
+fn with_index(bytes: &[u8], index: &[u8]) -> Vec<u8> {
+    let (_, offset) = index_of_segment(bytes);
+    let z = zstd::bulk::compress(index, 3).unwrap();
+    let mut out = bytes[..offset].to_vec();
+    out.extend_from_slice(&z);
+    out.extend_from_slice(&(offset as u64).to_le_bytes());
+    out.extend_from_slice(&(z.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(index.len() as u32).to_le_bytes());
+    out.extend_from_slice(&bytes[bytes.len() - 8..]);
+    out
+}
+
+/// Where entry records start in a version-2 index of `frames` frames.
+fn records_at(frames: usize) -> usize {
+    16 + 4 + 4 + frames * 16 + 4
+}
+
+#[test]
+fn a_message_is_read_from_a_small_frame_not_a_megabyte_block() {
+    // About 1.5 MiB of mail at the default frame size: a read decompresses
+    // one frame of ~128 KiB (version 1 had one or two 1 MiB blocks here).
+    let msgs: Vec<MessageEntry> = common::messages(0..700)
+        .into_iter()
+        .filter(|m| m.raw.len() < 64 * 1024)
+        .take(650)
+        .collect();
+    let total: usize = msgs.iter().map(|m| m.raw.len()).sum();
+    assert!(total > 1_400_000, "{total} bytes");
+    let (bytes, _) = build(&msgs, satchel_offline::segment::DEFAULT_BLOCK_SIZE);
+    let seg = Segment::from_bytes(bytes).unwrap();
+    assert!(
+        seg.block_count() >= total / (128 * 1024),
+        "{} frames for {total} bytes",
+        seg.block_count()
+    );
+    for m in &msgs {
+        assert_eq!(seg.read(&m.id).unwrap(), m.raw);
+    }
+}
+
+#[test]
+fn an_id_listed_twice_in_the_by_id_table_is_a_corrupt_segment() {
+    let msgs = common::messages(0..5);
+    let (bytes, _) = build(&msgs, 4096);
+    let frames = Segment::from_bytes(bytes.clone()).unwrap().block_count();
+    let (mut index, _) = index_of_segment(&bytes);
+    let by_id = records_at(frames) + 5 * 60;
+    let first: [u8; 4] = index[by_id..by_id + 4].try_into().unwrap();
+    index[by_id + 4..by_id + 8].copy_from_slice(&first);
+    let err = Segment::from_bytes(with_index(&bytes, &index)).unwrap_err();
+    assert!(matches!(err, Error::CorruptSegment { .. }), "{err:?}");
+    assert!(err.to_string().contains("listed twice"), "{err}");
+}
+
+#[test]
+fn an_entry_pointing_outside_its_frame_is_a_damaged_message_when_read() {
+    let msgs = common::messages(0..5);
+    let (bytes, _) = build(&msgs, 4096);
+    let frames = Segment::from_bytes(bytes.clone()).unwrap().block_count();
+    let (mut index, _) = index_of_segment(&bytes);
+    // Entry 2's length (record bytes 40..44) made huge.
+    let at = records_at(frames) + 2 * 60 + 40;
+    index[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    let seg = Segment::from_bytes(with_index(&bytes, &index)).unwrap();
+    let err = seg.read(&msgs[2].id).unwrap_err();
+    assert!(matches!(err, Error::DamagedMessage { .. }), "{err:?}");
+    assert_eq!(seg.read(&msgs[3].id).unwrap(), msgs[3].raw);
+    assert!(seg.for_each_message(|_, _| Ok(())).is_err());
 }

@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::{
-    BlockRef, DEFAULT_BLOCK_SIZE, Entry, Loc, MAGIC, MAX_BLOCK_RAW, MAX_HEADER_FIELD,
-    MAX_INDEX_RAW, MessageEntry, SEGMENT_VERSION, SegmentInfo, segment_name_of,
+    BlockRef, DEFAULT_BLOCK_SIZE, DICTIONARY_MAIL1, Entry, Loc, MAGIC, MAIL_DICTIONARY,
+    MAX_BLOCK_RAW, MAX_HEADER_FIELD, MAX_INDEX_RAW, MessageEntry, SEGMENT_VERSION, SegmentInfo,
+    encode_entries, segment_name_of,
 };
 use crate::error::{Error, Result};
 use crate::{MessageId, fsutil};
@@ -311,7 +312,10 @@ impl<S: Sink> SegmentWriter<S> {
             return Ok(());
         }
         if self.compressor.is_none() {
-            let mut c = zstd::bulk::Compressor::new(self.level).map_err(Error::Compression)?;
+            // Every frame against the mail dictionary (docs/offline-format.md,
+            // "Dictionaries"): loaded once per segment.
+            let mut c = zstd::bulk::Compressor::with_dictionary(self.level, MAIL_DICTIONARY)
+                .map_err(Error::Compression)?;
             c.include_checksum(true).map_err(Error::Compression)?;
             self.compressor = Some(c);
         }
@@ -339,27 +343,23 @@ impl<S: Sink> SegmentWriter<S> {
     /// caller knows how to hash its sink).
     fn close(mut self) -> Result<(S, SegmentInfo)> {
         self.flush_block()?;
-        let live: Vec<&(Entry, Loc)> = self.entries.iter().flatten().collect();
-        let mut index = Vec::with_capacity(64 + live.len() * 120 + self.tombstones.len() * 32);
+        let live: Vec<(&Entry, Loc)> = self
+            .entries
+            .iter()
+            .flatten()
+            .map(|(e, l)| (e, *l))
+            .collect();
+        let mut index =
+            Vec::with_capacity(64 + self.blocks.len() * 16 + self.tombstones.len() * 32);
         index.extend_from_slice(&self.nonce);
+        index.extend_from_slice(&DICTIONARY_MAIL1.to_le_bytes());
         index.extend_from_slice(&(self.blocks.len() as u32).to_le_bytes());
         for b in &self.blocks {
             index.extend_from_slice(&b.file_offset.to_le_bytes());
             index.extend_from_slice(&b.compressed_len.to_le_bytes());
             index.extend_from_slice(&b.raw_len.to_le_bytes());
         }
-        index.extend_from_slice(&(live.len() as u32).to_le_bytes());
-        for (e, loc) in &live {
-            index.extend_from_slice(&e.id.0);
-            index.extend_from_slice(&loc.block.to_le_bytes());
-            index.extend_from_slice(&loc.offset.to_le_bytes());
-            index.extend_from_slice(&loc.len.to_le_bytes());
-            index.extend_from_slice(&e.date.to_le_bytes());
-            for s in [&e.from, &e.subject] {
-                index.extend_from_slice(&(s.len() as u16).to_le_bytes());
-                index.extend_from_slice(s.as_bytes());
-            }
-        }
+        index.extend_from_slice(&encode_entries(&live)?);
         index.extend_from_slice(&(self.tombstones.len() as u32).to_le_bytes());
         for t in &self.tombstones {
             index.extend_from_slice(&t.0);
