@@ -5,8 +5,8 @@ use crate::catalog::{self, Catalog, Location, NewMessage, UserInfo};
 use crate::error::{ArchiveError, IoContext, Result};
 use crate::index::{DocInput, LogMark, SearchHit, SearchIndex, SearchRequest};
 use crate::message::{MessageId, MessageSummary, not_mail_reason};
-use crate::repository::{self, PackStore};
-use crate::store;
+use crate::repository::{self, FrameCache, PackStore};
+use crate::store::{self, Span};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -50,6 +50,8 @@ pub struct Archive {
     /// One open handle per repository used so far (an S3 repository's
     /// client and runtime are made once). Repositories never change place.
     repositories: Mutex<HashMap<String, Arc<dyn PackStore>>>,
+    /// The node's cache of verified frames read from S3 repositories.
+    frames: Arc<FrameCache>,
     index: SearchIndex,
     /// Serializes batches so "is it known yet" and "store it" cannot interleave.
     writing: Mutex<()>,
@@ -102,6 +104,22 @@ impl Archive {
     /// Like [`Archive::open_with`], keeping up to `connections` connections
     /// to a PostgreSQL catalog (SQLite keeps one whatever the number).
     pub fn open_pooled(root: &Path, catalog_url: Option<&str>, connections: usize) -> Result<Self> {
+        Self::open_sized(
+            root,
+            catalog_url,
+            connections,
+            repository::cache::DEFAULT_BYTES,
+        )
+    }
+
+    /// Like [`Archive::open_pooled`], keeping at most `s3_cache_bytes` of
+    /// message frames read from S3 repositories in memory (0: none).
+    pub fn open_sized(
+        root: &Path,
+        catalog_url: Option<&str>,
+        connections: usize,
+        s3_cache_bytes: u64,
+    ) -> Result<Self> {
         std::fs::create_dir_all(root).at(root)?;
         let catalog = match catalog_url {
             None => Catalog::open(&root.join("catalog.sqlite"))?,
@@ -137,6 +155,7 @@ impl Archive {
             root: root.to_path_buf(),
             catalog: CatalogPool::new(catalog, connections),
             repositories: Mutex::new(HashMap::new()),
+            frames: Arc::new(FrameCache::new(s3_cache_bytes)),
             index,
             writing: Mutex::new(()),
             committing: Mutex::new(()),
@@ -204,7 +223,7 @@ impl Archive {
         if let Some(store) = open.get(&info.name) {
             return Ok(Arc::clone(store));
         }
-        let store = repository::open(info, &self.root)?;
+        let store = repository::open(info, &self.root, &self.frames)?;
         open.insert(info.name.clone(), Arc::clone(&store));
         Ok(store)
     }
@@ -583,16 +602,76 @@ impl Archive {
 
     /// The original bytes of a stored message, verified against its id: a damaged
     /// blob is an error, never wrong bytes.
+    /// One catalog lookup (its place); the repository's handle is the open
+    /// one after first use.
     pub fn read(&self, id: &MessageId) -> Result<Vec<u8>> {
         let loc = self
             .catalog()?
             .location(id)?
-            .ok_or_else(|| ArchiveError::Invalid {
-                what: "message id",
-                why: format!("{id} is not archived"),
-            })?;
-        let repo = self.catalog()?.repository(&loc.repo)?;
-        read_located(id, &loc, &*self.pack_store(&repo)?)
+            .ok_or_else(|| not_archived(id))?;
+        read_located(id, &loc, &*self.store_of(&loc.repo)?)
+    }
+
+    /// The bytes of several stored messages, one result per id in order,
+    /// each as [`Archive::read`] gives it (verified; damage is an error):
+    /// their places from the catalog in one statement, then each
+    /// repository's frames read together (an S3 repository's concurrently),
+    /// checked in parallel. What one search answer's snippets need.
+    pub fn read_each(&self, ids: &[MessageId]) -> Result<Vec<Result<Vec<u8>>>> {
+        let places = self.catalog()?.locations(ids.iter())?;
+        let mut by_repo: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut read: Vec<Option<Result<Vec<u8>>>> = Vec::with_capacity(ids.len());
+        for (slot, id) in ids.iter().enumerate() {
+            match places.get(id) {
+                Some(loc) => {
+                    by_repo.entry(&loc.repo).or_default().push(slot);
+                    read.push(None);
+                }
+                None => read.push(Some(Err(not_archived(id)))),
+            }
+        }
+        for (repo, slots) in by_repo {
+            let store = self.store_of(repo)?;
+            let located: Vec<(&MessageId, &Location)> = slots
+                .iter()
+                .filter_map(|&s| Some((&ids[s], places.get(&ids[s])?)))
+                .collect();
+            let frames = read_frames(&*store, located.iter().map(|(_, loc)| *loc));
+            let checked: Vec<Result<Vec<u8>>> = located
+                .into_par_iter()
+                .zip(frames)
+                .map(|((id, loc), frame)| checked_frame(id, loc, frame, &*store))
+                .collect();
+            for (slot, bytes) in slots.into_iter().zip(checked) {
+                read[slot] = Some(bytes);
+            }
+        }
+        Ok(read
+            .into_iter()
+            .zip(ids)
+            .map(|(bytes, id)| bytes.unwrap_or_else(|| Err(not_archived(id))))
+            .collect())
+    }
+
+    /// The open handle of repository `name`, opened from its catalog row on
+    /// first use only: repositories never change place.
+    fn store_of(&self, name: &str) -> Result<Arc<dyn PackStore>> {
+        let open = self
+            .repositories
+            .lock()
+            .map_err(|_| ArchiveError::Invalid {
+                what: "repositories",
+                why: "a previous user panicked".into(),
+            })?
+            .get(name)
+            .cloned();
+        match open {
+            Some(store) => Ok(store),
+            None => {
+                let info = self.catalog()?.repository(name)?;
+                self.pack_store(&info)
+            }
+        }
     }
 
     /// A message of a mailbox: refuses ids that are archived only elsewhere, so a
@@ -656,17 +735,80 @@ impl Archive {
 /// The bytes of message `id` at `loc` in `store`, verified against the id: a
 /// damaged blob is an error, never wrong bytes.
 fn read_located(id: &MessageId, loc: &Location, store: &dyn PackStore) -> Result<Vec<u8>> {
+    let frame = match store.frames().and_then(|c| c.get(&loc.pack, loc.span)) {
+        Some(kept) => Ok(Frame::Kept(kept)),
+        None => store.read_span(&loc.pack, loc.span).map(Frame::Read),
+    };
+    checked_frame(id, loc, frame, store)
+}
+
+/// A frame as [`read_frames`] found it.
+enum Frame {
+    /// From the store's frame cache (verified when it was kept).
+    Kept(Vec<u8>),
+    /// Read from the store itself.
+    Read(Vec<u8>),
+}
+
+/// The frames at `places` in `store`, in order: those its frame cache keeps
+/// from there, the rest read together ([`PackStore::read_spans`]).
+fn read_frames<'a>(
+    store: &dyn PackStore,
+    places: impl Iterator<Item = &'a Location>,
+) -> Vec<Result<Frame>> {
+    let cache = store.frames();
+    let mut found: Vec<Option<Result<Frame>>> = Vec::new();
+    let mut missing: Vec<(usize, (String, Span))> = Vec::new();
+    for (slot, loc) in places.enumerate() {
+        match cache.and_then(|c| c.get(&loc.pack, loc.span)) {
+            Some(kept) => found.push(Some(Ok(Frame::Kept(kept)))),
+            None => {
+                found.push(None);
+                missing.push((slot, (loc.pack.clone(), loc.span)));
+            }
+        }
+    }
+    let spans: Vec<(String, Span)> = missing.iter().map(|(_, s)| s.clone()).collect();
+    for ((slot, _), frame) in missing.iter().zip(store.read_spans(&spans)) {
+        found[*slot] = Some(frame.map(Frame::Read));
+    }
+    found.into_iter().flatten().collect()
+}
+
+/// The message `id` at `loc` from its frame, verified; a frame just read
+/// from `store` that proves intact is kept in the store's frame cache.
+fn checked_frame(
+    id: &MessageId,
+    loc: &Location,
+    frame: Result<Frame>,
+    store: &dyn PackStore,
+) -> Result<Vec<u8>> {
+    let (frame, fresh) = match frame {
+        Ok(Frame::Kept(f)) => (f, false),
+        Ok(Frame::Read(f)) => (f, true),
+        Err(e) => return verified(id, loc, Err(e)),
+    };
+    let raw = verified(id, loc, Ok(&frame))?;
+    if let (true, Some(cache)) = (fresh, store.frames()) {
+        cache.keep(&loc.pack, loc.span, &frame);
+    }
+    Ok(raw)
+}
+
+/// The message `id` at `loc` from its `frame` as read: decompressed and
+/// checked against the id.
+fn verified(id: &MessageId, loc: &Location, frame: Result<&[u8]>) -> Result<Vec<u8>> {
     let damaged = |e: ArchiveError| ArchiveError::Damaged {
         id: *id,
         why: e.to_string(),
     };
     // An S3 repository that does not answer is not damage: its error
     // says so, naming the repository.
-    let frame = match store.read_span(&loc.pack, loc.span) {
+    let frame = match frame {
         Err(e @ ArchiveError::S3 { .. }) => return Err(e),
         other => other.map_err(damaged)?,
     };
-    let raw = store::decompress(&frame, loc.size).map_err(damaged)?;
+    let raw = store::decompress(frame, loc.size).map_err(damaged)?;
     if MessageId::of(&raw) != *id {
         return Err(ArchiveError::Damaged {
             id: *id,
@@ -674,6 +816,13 @@ fn read_located(id: &MessageId, loc: &Location, store: &dyn PackStore) -> Result
         });
     }
     Ok(raw)
+}
+
+fn not_archived(id: &MessageId) -> ArchiveError {
+    ArchiveError::Invalid {
+        what: "message id",
+        why: format!("{id} is not archived"),
+    }
 }
 
 /// The catalog URLs this build opens: PostgreSQL's (the SQLite catalog is

@@ -17,6 +17,9 @@ use crate::archive::Archive;
 use crate::error::{ArchiveError, IoContext, Result};
 use crate::message::{MessageId, MessageSummary};
 use satchel_search::{Fields, FromDocId, Ranked, SearchError, SearchQuery};
+
+/// A hit as the index ranked it.
+type Hit = satchel_search::Hit<MessageId>;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -409,26 +412,78 @@ impl Found {
                 named.push((hit, meta, mailboxes));
             }
         }
+        let snippets = self.snippets(archive, &named);
         Ok(named
             .into_iter()
-            .map(|(hit, meta, mailboxes)| {
-                let snippet = self.ranked.snippet(hit, || {
-                    archive
-                        .read(&meta.id)
-                        .inspect_err(|e| tracing::warn!(error = %e, "no snippet for a search hit"))
-                        .ok()
-                });
-                SearchHit {
-                    id: meta.id,
-                    mailboxes,
-                    date: meta.date,
-                    from: meta.from,
-                    subject: meta.subject,
-                    snippet,
-                    size: meta.size,
-                }
+            .zip(snippets)
+            .map(|((_, meta, mailboxes), snippet)| SearchHit {
+                id: meta.id,
+                mailboxes,
+                date: meta.date,
+                from: meta.from,
+                subject: meta.subject,
+                snippet,
+                size: meta.size,
             })
             .collect())
+    }
+}
+
+impl Found {
+    /// The snippets of `named`'s hits, in order. A hit a phrase check
+    /// parsed is cut from that text; the others' messages are read together
+    /// ([`Archive::read_each`]: one catalog statement, concurrent reads),
+    /// not one after the other. A message that cannot be read leaves its
+    /// hit without a snippet.
+    fn snippets<M, B>(&self, archive: &Archive, named: &[(&Hit, M, B)]) -> Vec<String> {
+        // First pass: [`Ranked::snippet`] asks for bytes only when no parsed
+        // text serves; those hits are read below and cut in the second.
+        let mut cut: Vec<Option<String>> = named
+            .iter()
+            .map(|(hit, _, _)| {
+                let mut asked = false;
+                let snippet = self.ranked.snippet(hit, || {
+                    asked = true;
+                    None
+                });
+                (!asked).then_some(snippet)
+            })
+            .collect();
+        let wanted: Vec<MessageId> = named
+            .iter()
+            .zip(&cut)
+            .filter(|(_, s)| s.is_none())
+            .map(|((hit, _, _), _)| hit.id)
+            .collect();
+        let mut read = snippet_bytes(archive, &wanted).into_iter();
+        for ((hit, _, _), snippet) in named.iter().zip(&mut cut) {
+            if snippet.is_none() {
+                let raw = read.next().flatten();
+                *snippet = Some(self.ranked.snippet(hit, || raw));
+            }
+        }
+        cut.into_iter().map(Option::unwrap_or_default).collect()
+    }
+}
+
+/// The stored bytes of `ids` for their snippets, in order; `None` for one
+/// that cannot be read (each failure logged).
+fn snippet_bytes(archive: &Archive, ids: &[MessageId]) -> Vec<Option<Vec<u8>>> {
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    match archive.read_each(ids) {
+        Ok(read) => read
+            .into_iter()
+            .map(|r| {
+                r.inspect_err(|e| tracing::warn!(error = %e, "no snippet for a search hit"))
+                    .ok()
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "no snippets for a search answer");
+            vec![None; ids.len()]
+        }
     }
 }
 

@@ -2,9 +2,11 @@
 //! S3-compatible bucket ([`s3`]), behind one interface, [`PackStore`]. The
 //! pack format itself is [`crate::store`]'s.
 
+pub mod cache;
 pub mod disk;
 pub mod s3;
 
+pub use cache::FrameCache;
 pub use s3::{S3Location, check_endpoint};
 
 use crate::catalog::RepositoryInfo;
@@ -22,6 +24,23 @@ pub trait PackStore: Send + Sync {
 
     /// The bytes of `span` in pack `name` (a ranged read).
     fn read_span(&self, name: &str, span: Span) -> Result<Vec<u8>>;
+
+    /// The bytes of several spans (pack name, span), one result per span in
+    /// order: what one search answer shows. A store whose reads wait on the
+    /// network reads them concurrently; a disk reads them one by one (page
+    /// cache hits).
+    fn read_spans(&self, spans: &[(String, Span)]) -> Vec<Result<Vec<u8>>> {
+        spans
+            .iter()
+            .map(|(name, span)| self.read_span(name, *span))
+            .collect()
+    }
+
+    /// The cache of verified frames this store's reads go through, if it
+    /// keeps one (an S3 repository: each read there is a round trip).
+    fn frames(&self) -> Option<&FrameCache> {
+        None
+    }
 
     /// Deletes pack `name` (nothing happens if there is none): for the
     /// garbage pass, once the catalog no longer names it.
@@ -50,11 +69,18 @@ pub fn pack_name_of(file: &str) -> Option<&str> {
 }
 
 /// Opens a repository recorded in the catalog; `root` is the data folder that
-/// relative disk paths are relative to. Opening contacts nothing.
-pub fn open(info: &RepositoryInfo, root: &Path) -> Result<Arc<dyn PackStore>> {
+/// relative disk paths are relative to; an S3 repository's reads go through
+/// `frames` (the node's). Opening contacts nothing.
+pub fn open(
+    info: &RepositoryInfo,
+    root: &Path,
+    frames: &Arc<FrameCache>,
+) -> Result<Arc<dyn PackStore>> {
     match info.kind.as_str() {
         "disk" => Ok(Arc::new(disk::DiskRepository::new(root.join(&info.path)))),
-        "s3" => Ok(Arc::new(s3::S3Repository::open(info)?)),
+        "s3" => Ok(Arc::new(
+            s3::S3Repository::open(info)?.with_frames(Arc::clone(frames)),
+        )),
         other => Err(ArchiveError::Invalid {
             what: "repository",
             why: format!("repository {} is of unknown kind {other:?}", info.name),

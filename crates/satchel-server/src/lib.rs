@@ -39,6 +39,8 @@ pub struct ServeConfig {
     pub password_checks: Option<usize>,
     /// The largest request body accepted (an import batch); larger is 413.
     pub max_request_bytes: u64,
+    /// Message bytes read from S3 repositories kept in memory (0: none).
+    pub s3_cache_bytes: u64,
     /// The key that seals IMAP passwords in the catalog.
     pub key: KeySource,
     /// A PostgreSQL catalog URL; None keeps the catalog in the data folder
@@ -64,8 +66,16 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let key = config.key.clone();
     let catalog = config.catalog.clone();
     let connections = config.catalog_connections;
+    let cache = config.s3_cache_bytes;
     let service = tokio::task::spawn_blocking(move || {
-        Service::open_pooled(&data, catalog.as_deref(), connections, admin_password, &key)
+        Service::open_pooled(
+            &data,
+            catalog.as_deref(),
+            connections,
+            admin_password,
+            &key,
+            cache,
+        )
     })
     .await??;
     let slots = config

@@ -132,19 +132,22 @@ impl Service {
         key: &KeySource,
     ) -> Result<Self> {
         let connections = crate::DEFAULT_CATALOG_CONNECTIONS;
-        Service::open_pooled(data, catalog_url, connections, admin_password, key)
+        let cache = satchel_archive::repository::cache::DEFAULT_BYTES;
+        Service::open_pooled(data, catalog_url, connections, admin_password, key, cache)
     }
 
     /// Like [`Service::open_on_catalog`], keeping up to `connections`
-    /// connections to a PostgreSQL catalog.
+    /// connections to a PostgreSQL catalog and at most `s3_cache_bytes` of
+    /// messages read from S3 repositories in memory.
     pub fn open_pooled(
         data: &Path,
         catalog_url: Option<&str>,
         connections: usize,
         admin_password: Option<String>,
         key: &KeySource,
+        s3_cache_bytes: u64,
     ) -> Result<Self> {
-        let archive = Archive::open_pooled(data, catalog_url, connections)?;
+        let archive = Archive::open_sized(data, catalog_url, connections, s3_cache_bytes)?;
         let sealed = archive.catalog()?.use_secret_key(key.load()?)?;
         if sealed > 0 {
             tracing::info!(

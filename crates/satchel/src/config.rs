@@ -102,6 +102,7 @@ pub struct TlsSection {
 pub struct Limits {
     pub max_request_bytes: Option<Spanned<u64>>,
     pub password_checks: Option<usize>,
+    pub s3_cache_bytes: Option<u64>,
 }
 
 /// The file `--config` names, else [`DEFAULT_PATH`] if it exists, else none.

@@ -48,7 +48,7 @@ fn settings_come_from_flags_then_environment_then_the_file_then_defaults() {
     let file = write(
         dir.path(),
         "satchel.toml",
-        "listen = \"127.0.0.1:9001\"\ndata = \"from-file\"\n\n[limits]\nmax_request_bytes = 1000000\npassword_checks = 3\n",
+        "listen = \"127.0.0.1:9001\"\ndata = \"from-file\"\n\n[limits]\nmax_request_bytes = 1000000\npassword_checks = 3\ns3_cache_bytes = 0\n",
     );
     let from_file = effective(&mut check(&file));
     assert_eq!(listen_of(&from_file), "127.0.0.1:9001");
@@ -62,11 +62,17 @@ fn settings_come_from_flags_then_environment_then_the_file_then_defaults() {
         Some(1_000_000)
     );
     assert_eq!(from_file["limits"]["password_checks"].as_integer(), Some(3));
+    assert_eq!(from_file["limits"]["s3_cache_bytes"].as_integer(), Some(0));
 
     let from_env = effective(
         check(&file)
             .env("SATCHEL_LISTEN", "127.0.0.1:9002")
-            .env("SATCHEL_MAX_REQUEST_BYTES", "2000000"),
+            .env("SATCHEL_MAX_REQUEST_BYTES", "2000000")
+            .env("SATCHEL_S3_CACHE_BYTES", "1048576"),
+    );
+    assert_eq!(
+        from_env["limits"]["s3_cache_bytes"].as_integer(),
+        Some(1_048_576)
     );
     assert_eq!(listen_of(&from_env), "127.0.0.1:9002");
     assert_eq!(
@@ -93,6 +99,10 @@ fn settings_come_from_flags_then_environment_then_the_file_then_defaults() {
     assert_eq!(listen_of(&defaults), "127.0.0.1:8480");
     assert_eq!(
         defaults["limits"]["max_request_bytes"].as_integer(),
+        Some(256 * 1024 * 1024)
+    );
+    assert_eq!(
+        defaults["limits"]["s3_cache_bytes"].as_integer(),
         Some(256 * 1024 * 1024)
     );
     assert!(

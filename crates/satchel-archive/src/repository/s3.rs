@@ -12,10 +12,11 @@
 //! spawned there, and the caller waits on a channel, never on a runtime.
 //! Every call has a time budget.
 
-use super::{PackStore, StoredPack, pack_name_of};
+use super::{FrameCache, PackStore, StoredPack, pack_name_of};
 use crate::catalog::RepositoryInfo;
 use crate::error::{ArchiveError, IoContext, Result, S3Failure};
 use crate::store::{Span, pack_key};
+use futures::{StreamExt, stream};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
@@ -29,6 +30,10 @@ const CALL_BUDGET: Duration = Duration::from_secs(120);
 /// One HTTP request's budget; a call retries a failed request twice.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(50);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Ranged GETs one [`PackStore::read_spans`] keeps in flight at once: a
+/// search answer's hits (up to 50) in a few round trips, without opening a
+/// connection per hit.
+const SPANS_IN_FLIGHT: usize = 16;
 /// The region when `AWS_REGION` is unset (what S3-compatible servers expect).
 const DEFAULT_REGION: &str = "us-east-1";
 
@@ -87,6 +92,9 @@ pub struct S3Repository {
     store: Arc<AmazonS3>,
     /// `Some` until dropped: see [`Drop`].
     runtime: Option<tokio::runtime::Runtime>,
+    /// The node's cache of verified frames, for the archive's reads (an
+    /// offline store's handle keeps none).
+    frames: Option<Arc<FrameCache>>,
 }
 
 impl S3Repository {
@@ -137,7 +145,15 @@ impl S3Repository {
             prefix: location.prefix,
             store: Arc::new(store),
             runtime: Some(runtime),
+            frames: None,
         })
+    }
+
+    /// This repository's message reads go through `frames`, and its pack
+    /// deletions forget their frames there.
+    pub fn with_frames(mut self, frames: Arc<FrameCache>) -> Self {
+        self.frames = Some(frames);
+        self
     }
 
     fn key(&self, name: &str) -> ObjectPath {
@@ -365,25 +381,84 @@ impl PackStore for S3Repository {
     fn read_span(&self, name: &str, span: Span) -> Result<Vec<u8>> {
         let key = self.key(name);
         let store = Arc::clone(&self.store);
-        let what = format!(
-            "reading {} bytes at {} of pack {key}",
-            span.length, span.offset
-        );
+        let what = span_read(&key, span);
         let range = span.offset..span.offset + span.length;
         let bytes = self.run(what, async move { store.get_range(&key, range).await })?;
         Ok(bytes.to_vec())
     }
 
+    /// One call on the repository's runtime, [`SPANS_IN_FLIGHT`] ranged GETs
+    /// at a time, answers kept in the order asked; each span fails alone.
+    fn read_spans(&self, spans: &[(String, Span)]) -> Vec<Result<Vec<u8>>> {
+        let keys: Vec<ObjectPath> = spans.iter().map(|(name, _)| self.key(name)).collect();
+        let asked: Vec<(ObjectPath, std::ops::Range<u64>)> = keys
+            .iter()
+            .zip(spans)
+            .map(|(key, (_, span))| (key.clone(), span.offset..span.offset + span.length))
+            .collect();
+        let store = Arc::clone(&self.store);
+        let what = format!("reading {} messages", spans.len());
+        let read = self.run(what, async move {
+            let each = stream::iter(asked)
+                .map(|(key, range)| {
+                    let store = Arc::clone(&store);
+                    async move { store.get_range(&key, range).await }
+                })
+                .buffered(SPANS_IN_FLIGHT)
+                .collect::<Vec<_>>()
+                .await;
+            Ok(each)
+        });
+        let whole = |span: (&ObjectPath, Span), e: &ArchiveError| {
+            // The call as a whole failed (no answer in time, a stopped
+            // client): each span says so.
+            let failure = match e {
+                ArchiveError::S3 { source, .. } => match **source {
+                    S3Failure::Timeout(d) => S3Failure::Timeout(d),
+                    _ => S3Failure::Stopped,
+                },
+                _ => S3Failure::Stopped,
+            };
+            self.failure(span_read(span.0, span.1), failure)
+        };
+        match read {
+            Ok(each) => each
+                .into_iter()
+                .zip(keys.iter().zip(spans))
+                .map(|(got, (key, (_, span)))| {
+                    got.map(|b| b.to_vec())
+                        .map_err(|e| self.failure(span_read(key, *span), S3Failure::Store(e)))
+                })
+                .collect(),
+            Err(e) => keys
+                .iter()
+                .zip(spans)
+                .map(|(key, (_, span))| Err(whole((key, *span), &e)))
+                .collect(),
+        }
+    }
+
+    fn frames(&self) -> Option<&FrameCache> {
+        self.frames.as_deref()
+    }
+
+    /// Forgets the pack's cached frames once the object is gone (or its
+    /// deletion failed): none of its bytes stay in this node's memory. (The
+    /// catalog stopped naming the pack before, so no read finds them anyway.)
     fn delete_pack(&self, name: &str) -> Result<()> {
         let key = self.key(name);
         let store = Arc::clone(&self.store);
         let what = format!("deleting pack {key}");
-        self.run(what, async move {
+        let deleted = self.run(what, async move {
             match store.delete(&key).await {
                 Err(object_store::Error::NotFound { .. }) => Ok(()),
                 other => other,
             }
-        })
+        });
+        if let Some(frames) = &self.frames {
+            frames.forget_pack(name);
+        }
+        deleted
     }
 
     /// One listing of `packs/`, then one of each fan-out folder in it.
@@ -421,6 +496,14 @@ impl Drop for S3Repository {
             runtime.shutdown_background();
         }
     }
+}
+
+/// What reading `span` of the pack at `key` is called in an error.
+fn span_read(key: &ObjectPath, span: Span) -> String {
+    format!(
+        "reading {} bytes at {} of pack {key}",
+        span.length, span.offset
+    )
 }
 
 /// How errors name a repository's endpoint.

@@ -38,6 +38,11 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(config::MIN_REQUEST_BYTES..)
     )]
     max_request_bytes: Option<u64>,
+    /// Message bytes read from S3 repositories that this node keeps in
+    /// memory for later reads (search snippets, offline builds); 0 keeps
+    /// none [default: 268435456].
+    #[arg(long, env = "SATCHEL_S3_CACHE_BYTES")]
+    s3_cache_bytes: Option<u64>,
     /// The file holding the key that seals IMAP passwords in the catalog
     /// (created with a fresh key on first start). Keep it outside the data
     /// folder. Default: beside the data folder, `<data folder>.key`.
@@ -187,6 +192,10 @@ fn resolve(a: ServeArgs, file: FileConfig) -> Result<Resolved> {
         .max_request_bytes
         .or(file.limits.max_request_bytes.map(|s| s.into_inner()))
         .unwrap_or(satchel_server::http::DEFAULT_MAX_REQUEST_BYTES);
+    let s3_cache_bytes = a
+        .s3_cache_bytes
+        .or(file.limits.s3_cache_bytes)
+        .unwrap_or(satchel_archive::repository::cache::DEFAULT_BYTES);
     let file_tls = file.tls.unwrap_or_default();
     let tls = config::tls_pair(a.tls_cert.or(file_tls.cert), a.tls_key.or(file_tls.key))?;
     // SATCHEL_KEY (64 hex digits) wins over any key file; it is read from the
@@ -224,6 +233,7 @@ fn resolve(a: ServeArgs, file: FileConfig) -> Result<Resolved> {
         admin_password: std::env::var("SATCHEL_ADMIN_PASSWORD").ok(),
         password_checks,
         max_request_bytes,
+        s3_cache_bytes,
         key,
         catalog,
         catalog_connections,
@@ -276,6 +286,7 @@ struct EffectiveTls {
 struct EffectiveLimits {
     max_request_bytes: u64,
     password_checks: usize,
+    s3_cache_bytes: u64,
 }
 
 /// The effective configuration as TOML, with the catalog's password masked
@@ -301,6 +312,7 @@ fn effective(r: &Resolved, source: Option<&str>) -> Result<String> {
             password_checks: c
                 .password_checks
                 .unwrap_or_else(satchel_server::signin::default_hash_slots),
+            s3_cache_bytes: c.s3_cache_bytes,
         },
         log_format: r.log_format,
         metrics: EffectiveMetrics {
