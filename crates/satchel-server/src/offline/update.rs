@@ -172,15 +172,17 @@ pub fn build_full(
         };
         let Some((last, n)) = read else { break };
         after = last;
+        let mut new = Vec::with_capacity(chosen.len());
         for c in &chosen {
             plan.messages += 1;
             plan.message_bytes += c.size;
             let id = parse_id(&c.id)?;
             if !left.remove(&id) {
-                write_message(archive, &mut out, &id)?;
-                streamed.added += 1;
+                new.push(id);
             }
         }
+        write_messages(archive, &mut out, &new)?;
+        streamed.added += new.len() as u64;
         if n < PAGE {
             break;
         }
@@ -205,15 +207,26 @@ pub fn build_full(
     Ok((plan, manifest))
 }
 
-/// Reads message `id` (listing fields from the catalog, bytes from the
-/// store) into the segment being written.
-fn write_message(archive: &Archive, out: &mut Appender<'_>, id: &MessageId) -> Result<()> {
-    let meta = archive
-        .catalog()?
-        .message_meta(id)?
-        .ok_or_else(|| ServiceError::Internal(format!("message {id} vanished")))?;
-    let raw = archive.read(id)?;
-    out.add(entry(&meta, raw)?).map_err(offline_error)?;
+/// Messages read per round: their listing fields in one catalog statement,
+/// their bytes in one [`Archive::read_each`] (an S3 repository's frames
+/// fetched concurrently). One message at a time cost three catalog round
+/// trips and one object-store request each: about 58 messages/s on
+/// PostgreSQL + S3, hours for a million-message mailbox.
+const READ_BATCH: usize = 256;
+
+/// Reads messages `ids` (listing fields from the catalog, bytes from the
+/// store) into the segment being written, in order.
+fn write_messages(archive: &Archive, out: &mut Appender<'_>, ids: &[MessageId]) -> Result<()> {
+    for batch in ids.chunks(READ_BATCH) {
+        let metas = archive.catalog()?.message_metas(batch.iter())?;
+        let read = archive.read_each(batch)?;
+        for (id, raw) in batch.iter().zip(read) {
+            let meta = metas
+                .get(id)
+                .ok_or_else(|| ServiceError::Internal(format!("message {id} vanished")))?;
+            out.add(entry(meta, raw?)?).map_err(offline_error)?;
+        }
+    }
     Ok(())
 }
 
@@ -326,9 +339,12 @@ pub fn execute(archive: &Archive, repo: &mut Repository, plan: &Plan) -> Result<
     for id in &plan.remove {
         out.tombstone(parse_id(id)?).map_err(offline_error)?;
     }
-    for c in &plan.add {
-        write_message(archive, &mut out, &parse_id(&c.id)?)?;
-    }
+    let add = plan
+        .add
+        .iter()
+        .map(|c| parse_id(&c.id))
+        .collect::<Result<Vec<_>>>()?;
+    write_messages(archive, &mut out, &add)?;
     // A full reselection lets the repository count its live messages (an
     // independent check of the catalog's live set); an incremental update
     // passes the count so that it never opens the older segments.
