@@ -293,6 +293,37 @@ pub struct GroupCommit {
     committed: Condvar,
     /// Commits made, for benchmarks and tests.
     commits: AtomicU64,
+    /// How far the Audit page has verified the chain on this service
+    /// (memory only: after a restart the first view verifies it whole).
+    verified: Mutex<Option<Checkpoint>>,
+}
+
+/// The last entry the Audit page verified, and when: the next view
+/// verifies only the entries after it ([`Service::audit_verify_page`]).
+#[derive(Clone)]
+struct Checkpoint {
+    seq: i64,
+    hash: [u8; 32],
+    entries: u64,
+    /// When the chain up to `seq` was verified (RFC 3339 UTC).
+    at: String,
+    /// When the whole chain last verified, by a full pass of the page.
+    full_at: Option<String>,
+}
+
+/// What one view of the Audit page verified.
+pub struct PageVerification {
+    /// The chain through the last entry verified (by this view or before).
+    pub result: api::AuditVerification,
+    /// The first entry this view read (1: the whole chain).
+    pub from: i64,
+    /// When an earlier view verified the entries before `from`.
+    pub earlier_at: Option<String>,
+    /// When this view ran (RFC 3339 UTC).
+    pub at: String,
+    /// When the page last verified the whole chain without a problem, on
+    /// this service since it started.
+    pub full_at: Option<String>,
 }
 
 #[derive(Default)]
@@ -337,6 +368,38 @@ impl GroupCommit {
             self.write_waiting(archive);
             q = self.queue();
         }
+    }
+
+    fn checkpoint(&self) -> Option<Checkpoint> {
+        self.verified
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Keeps how far a view verified. A whole pass that found a problem
+    /// forgets the checkpoint, so every view after it verifies the whole
+    /// chain (and keeps saying so) until it verifies again; a view never
+    /// moves the checkpoint back (two views at once).
+    fn remember(&self, v: &api::AuditVerification, whole: bool, at: &str, full_at: Option<String>) {
+        let mut kept = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        if !v.ok && whole {
+            *kept = None;
+            return;
+        }
+        if kept.as_ref().is_some_and(|k| k.seq > v.head.seq) {
+            return;
+        }
+        let Ok(hash) = parse_hash(&v.head.hash) else {
+            return;
+        };
+        *kept = Some(Checkpoint {
+            seq: v.head.seq,
+            hash,
+            entries: v.entries,
+            at: at.to_string(),
+            full_at,
+        });
     }
 
     /// Writes what is queued in one transaction and records each outcome.
@@ -543,7 +606,59 @@ impl Service {
     /// that does not match.
     pub fn audit_verify(&self, caller: &Caller) -> Result<api::AuditVerification> {
         caller.require_admin()?;
-        let mut chain = Chain::default();
+        self.walk(Chain::default())
+    }
+
+    /// The Audit page's verification: only the entries after the last one
+    /// a view verified, so a view does not re-read the whole trail; the
+    /// whole chain when `full` is asked for, on the first view, or when
+    /// that last entry is no longer stored as it was verified. An entry
+    /// changed after a view verified it is found by the next full pass
+    /// (here, or `satchel audit verify`), not by the views in between.
+    pub fn audit_verify_page(&self, caller: &Caller, full: bool) -> Result<PageVerification> {
+        caller.require_admin()?;
+        let at = crate::jobs::time(&chrono::Utc::now());
+        let known = self.audit_log.checkpoint();
+        let resumed = match known.clone().filter(|_| !full) {
+            Some(c) if self.still_stored(&c)? => Some(c),
+            _ => None,
+        };
+        let start = resumed.as_ref().map_or_else(Chain::default, Chain::resume);
+        let from = start.seq + 1;
+        let result = self.walk(start)?;
+        let whole = from == 1;
+        let full_at = match (whole, result.ok) {
+            (true, true) => Some(at.clone()),
+            _ => known.and_then(|c| c.full_at),
+        };
+        self.audit_log
+            .remember(&result, whole, &at, full_at.clone());
+        Ok(PageVerification {
+            result,
+            from,
+            earlier_at: resumed.map(|c| c.at),
+            at,
+            full_at,
+        })
+    }
+
+    /// Whether the checkpoint's entry is still stored with the hash it was
+    /// verified with (if not, the trail was rewritten there: start over).
+    fn still_stored(&self, c: &Checkpoint) -> Result<bool> {
+        let rows = self
+            .archive
+            .catalog()?
+            .db()
+            .query("SELECT hash FROM audit_log WHERE seq = $1", params![c.seq])?;
+        let Some(r) = rows.first() else {
+            return Ok(false);
+        };
+        let hash: String = r.get(0)?;
+        Ok(hash == hex::encode(c.hash))
+    }
+
+    /// Walks the chain on from `chain`, a page of rows at a time.
+    fn walk(&self, mut chain: Chain) -> Result<api::AuditVerification> {
         loop {
             let rows = self.archive.catalog()?.db().query(
                 &format!("SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"),
@@ -621,6 +736,16 @@ impl Default for Chain {
 }
 
 impl Chain {
+    /// Goes on from a checkpoint a view verified.
+    fn resume(c: &Checkpoint) -> Chain {
+        Chain {
+            seq: c.seq,
+            hash: c.hash,
+            entries: c.entries,
+            first_bad: None,
+        }
+    }
+
     /// Accepts the next stored entry, or says why it does not follow.
     fn check(&mut self, s: &Stored) -> std::result::Result<(), String> {
         let e = &s.entry;

@@ -154,7 +154,19 @@ fn the_audit_page_lists_filters_pages_and_names_a_changed_entry() {
     assert_eq!(older[0].0, oldest_first_page - 1, "{older:?}");
     assert!(b.exists("#newest"));
 
-    // Someone edits what the console search looked for in the catalog.
+    // A view reads only the entries after the last one a view verified.
+    server.admin_ok(&["search", "fresh"]);
+    b.goto(&format!("{}/console/audit", server.url));
+    let through: i64 = b.text("#verified-through").parse().expect("a seq");
+    let from: i64 = b
+        .eval_str("document.querySelector('#verified-scope').dataset.from")
+        .parse()
+        .expect("a seq");
+    assert!(from > 1 && from <= through, "{}", b.text("#verified-scope"));
+
+    // Someone edits what the console search looked for in the catalog,
+    // after a view verified it: the next view reads only newer entries and
+    // says so; the CLI and the page's whole-chain check name the entry.
     let db = rusqlite::Connection::open(server.data.join("catalog.sqlite")).expect("catalog");
     db.execute(
         "UPDATE audit_log SET target = replace(target, 'lighthouse', 'weather') WHERE seq = ?1",
@@ -162,14 +174,74 @@ fn the_audit_page_lists_filters_pages_and_names_a_changed_entry() {
     )
     .expect("edit the row");
     b.goto(&format!("{}/console/audit", server.url));
-    b.screenshot("audit-02-changed");
-    let state = b.text("#chain-state");
-    assert!(state.contains("does NOT verify"), "{state}");
+    assert!(b.text("#chain-state").contains("verifies through"));
     assert!(
-        state.contains(&format!("entry {} does not match", search.0)),
-        "{state}"
+        b.text("#verified-scope").contains("not re-read"),
+        "{}",
+        b.text("#verified-scope")
     );
-    assert_eq!(b.text("#head-seq"), (search.0 - 1).to_string());
+    let cli = common::run(server.admin().args(["audit", "verify"]));
+    let said = String::from_utf8_lossy(&cli.stdout) + String::from_utf8_lossy(&cli.stderr);
+    assert!(!cli.status.success(), "{said}");
+    assert!(said.contains(&format!("entry {}", search.0)), "{said}");
+    b.click("#verify-all");
+    b.screenshot("audit-02-changed");
+    let named = |b: &mut Browser| {
+        let state = b.text("#chain-state");
+        assert!(state.contains("does NOT verify"), "{state}");
+        assert!(
+            state.contains(&format!("entry {} does not match", search.0)),
+            "{state}"
+        );
+        assert_eq!(b.text("#head-seq"), (search.0 - 1).to_string());
+    };
+    named(&mut b);
+    // Once a whole-chain check failed, every view checks the whole chain.
+    b.goto(&format!("{}/console/audit", server.url));
+    named(&mut b);
+    assert!(b.text("#verified-scope").contains("the whole chain"));
+}
+
+#[test]
+fn a_view_checks_the_entries_after_the_last_view_and_catches_a_changed_one() {
+    let server = Server::start();
+    let cookie = common::console::sign_in(&server);
+    let page = || {
+        common::console::http()
+            .get(format!("{}/console/audit", server.url))
+            .header("Cookie", &cookie)
+            .send()
+            .expect("audit page")
+            .text()
+            .expect("page")
+    };
+    let first = page();
+    assert!(first.contains("This view read the whole chain"), "{first}");
+    // A search after that view, its entry then edited in the catalog.
+    server.admin_ok(&["search", "newer"]);
+    let db = rusqlite::Connection::open(server.data.join("catalog.sqlite")).expect("catalog");
+    let newest: i64 = db
+        .query_row(
+            "SELECT seq FROM audit_log WHERE action = 'search' AND target LIKE '%newer%'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the search's entry");
+    db.execute(
+        "UPDATE audit_log SET target = replace(target, 'newer', 'older') WHERE seq = ?1",
+        [newest],
+    )
+    .expect("edit the row");
+    let second = page();
+    assert!(second.contains("does NOT verify"), "{second}");
+    assert!(
+        second.contains(&format!("entry {newest} does not match")),
+        "{second}"
+    );
+    assert!(
+        second.contains("This view read the entries from entry"),
+        "{second}"
+    );
 }
 
 #[test]

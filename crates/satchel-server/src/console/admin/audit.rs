@@ -1,9 +1,12 @@
 //! Audit: the trail's entries, newest first, filtered by user, mailbox and
-//! time and paged by seq, under whether the whole chain verifies and its
-//! head (docs/compliance.md). Read-only: nothing here changes the trail.
+//! time and paged by seq, under whether the chain verifies and its head
+//! (docs/compliance.md). A view verifies only the entries after the last
+//! one a view verified (`Service::audit_verify_page`), and says so; "Verify
+//! the whole chain" reads it all. Read-only: nothing here changes the trail.
 
 use super::{Fields, field, optional};
-use crate::console::page::{Nav, frame};
+use crate::audit::PageVerification;
+use crate::console::page::{self, Nav, frame};
 use crate::console::{Console, PageResult, Session};
 use crate::http::blocking;
 use axum::extract::{Query, State};
@@ -24,17 +27,20 @@ pub async fn audit(State(st): State<Console>, s: Session, Query(q): Query<Fields
         limit: Some(PAGE),
         before: field(&q, "before").parse().ok(),
     };
+    // `full`: the "Verify the whole chain" link; otherwise only the entries
+    // after the last one a view verified are read.
+    let full = q.contains_key("full");
     let c = s.caller.clone();
     let f = filter.clone();
     let (verification, entries) = blocking(&st.service, move |svc| {
-        Ok((svc.audit_verify(&c)?, svc.audit_list(&c, &f)))
+        Ok((svc.audit_verify_page(&c, full)?, svc.audit_list(&c, &f)))
     })
     .await?;
     let body = html! {
         (chain(&verification))
         (filters(&filter))
         @match &entries {
-            Ok(list) => (table(list, verification.first_bad, &filter)),
+            Ok(list) => (table(list, verification.result.first_bad, &filter)),
             // A filter the service refuses (a --since it cannot read): the form again, with why.
             Err(e) => div.error #filter-error { (e) },
         }
@@ -42,13 +48,16 @@ pub async fn audit(State(st): State<Console>, s: Session, Query(q): Query<Fields
     Ok(frame(&s, Nav::Audit, "Audit trail", None, body).into_response())
 }
 
-/// Whether the chain verifies, its head, and the first entry that does not match.
-fn chain(v: &api::AuditVerification) -> Markup {
+/// Whether the chain verifies, through which entry, what this view read
+/// and when the whole chain was last verified.
+fn chain(p: &PageVerification) -> Markup {
+    let v = &p.result;
     html! {
         section.card #chain {
             @if v.ok {
                 p.on #chain-state {
-                    "The chain verifies: " (v.entries) " entries, none changed, removed or inserted."
+                    "The chain verifies through entry " span #verified-through { (v.head.seq) }
+                    " at " span #verified-at { (page::rfc3339(Some(&p.at))) } "."
                 }
             } @else {
                 div.error #chain-state {
@@ -56,6 +65,13 @@ fn chain(v: &api::AuditVerification) -> Markup {
                     (v.problem.as_deref().unwrap_or("an entry does not match"))
                     ". " (v.entries) " entries verified before it."
                 }
+            }
+            p.src #verified-scope data-from=(p.from) {
+                (scope(p))
+                " Last whole-chain check on this service: "
+                @match &p.full_at { Some(t) => (page::rfc3339(Some(t))), None => "none since it started" }
+                ". " a href="/console/audit?full=1" #verify-all { "Verify the whole chain" }
+                " (as " code { "satchel audit verify" } " does)."
             }
             p.src {
                 @if v.ok { "Head: entry " } @else { "Last entry that verified: " }
@@ -66,6 +82,29 @@ fn chain(v: &api::AuditVerification) -> Markup {
                 "): a trail that still verifies and still holds that entry with that hash "
                 "proves nothing up to it was touched."
             }
+        }
+    }
+}
+
+/// What this view read: the whole chain, or only the entries since an
+/// earlier view (the ones before it are not re-read: a change to them
+/// shows at the next whole-chain check).
+fn scope(p: &PageVerification) -> Markup {
+    let earlier = page::rfc3339(p.earlier_at.as_deref());
+    html! {
+        @if p.from == 1 {
+            "This view read the whole chain."
+        } @else if !p.result.ok {
+            "This view read the entries from entry " (p.from) " on; entries 1 to " (p.from - 1)
+            " were verified by an earlier view at " (earlier) "."
+        } @else if p.from > p.result.head.seq {
+            "This view found no entry after entry " (p.from - 1) ", which an earlier view verified at "
+            (earlier) "; entries already verified are not re-read on each view, so a change to them "
+            "shows at the next whole-chain check."
+        } @else {
+            "This view read entries " (p.from) " to " (p.result.head.seq) "; entries 1 to " (p.from - 1)
+            " were verified by an earlier view at " (earlier) " and are not re-read on each view, so "
+            "a change to them shows at the next whole-chain check."
         }
     }
 }
