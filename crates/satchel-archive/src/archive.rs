@@ -618,6 +618,18 @@ impl Archive {
     /// repository's frames read together (an S3 repository's concurrently),
     /// checked in parallel. What one search answer's snippets need.
     pub fn read_each(&self, ids: &[MessageId]) -> Result<Vec<Result<Vec<u8>>>> {
+        self.read_batch(ids, Keep::Frames)
+    }
+
+    /// Like [`Archive::read_each`], for a pass that reads each message once
+    /// (an offline full build): frames the cache already keeps are used,
+    /// frames read are not kept, so a million-message scan neither evicts
+    /// the frames searches reuse nor grows the node by the cache's size.
+    pub fn read_each_once(&self, ids: &[MessageId]) -> Result<Vec<Result<Vec<u8>>>> {
+        self.read_batch(ids, Keep::Nothing)
+    }
+
+    fn read_batch(&self, ids: &[MessageId], keep: Keep) -> Result<Vec<Result<Vec<u8>>>> {
         let places = self.catalog()?.locations(ids.iter())?;
         let mut by_repo: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut read: Vec<Option<Result<Vec<u8>>>> = Vec::with_capacity(ids.len());
@@ -640,7 +652,7 @@ impl Archive {
             let checked: Vec<Result<Vec<u8>>> = located
                 .into_par_iter()
                 .zip(frames)
-                .map(|((id, loc), frame)| checked_frame(id, loc, frame, &*store))
+                .map(|((id, loc), frame)| checked_frame(id, loc, frame, &*store, keep))
                 .collect();
             for (slot, bytes) in slots.into_iter().zip(checked) {
                 read[slot] = Some(bytes);
@@ -739,7 +751,14 @@ fn read_located(id: &MessageId, loc: &Location, store: &dyn PackStore) -> Result
         Some(kept) => Ok(Frame::Kept(kept)),
         None => store.read_span(&loc.pack, loc.span).map(Frame::Read),
     };
-    checked_frame(id, loc, frame, store)
+    checked_frame(id, loc, frame, store, Keep::Frames)
+}
+
+/// Whether frames read from a store go into its frame cache.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    Frames,
+    Nothing,
 }
 
 /// A frame as [`read_frames`] found it.
@@ -782,6 +801,7 @@ fn checked_frame(
     loc: &Location,
     frame: Result<Frame>,
     store: &dyn PackStore,
+    keep: Keep,
 ) -> Result<Vec<u8>> {
     let (frame, fresh) = match frame {
         Ok(Frame::Kept(f)) => (f, false),
@@ -789,7 +809,7 @@ fn checked_frame(
         Err(e) => return verified(id, loc, Err(e)),
     };
     let raw = verified(id, loc, Ok(&frame))?;
-    if let (true, Some(cache)) = (fresh, store.frames()) {
+    if let (true, Keep::Frames, Some(cache)) = (fresh, keep, store.frames()) {
         cache.keep(&loc.pack, loc.span, &frame);
     }
     Ok(raw)

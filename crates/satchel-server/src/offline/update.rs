@@ -208,7 +208,7 @@ pub fn build_full(
 }
 
 /// Messages read per round: their listing fields in one catalog statement,
-/// their bytes in one [`Archive::read_each`] (an S3 repository's frames
+/// their bytes in one [`Archive::read_each_once`] (an S3 repository's frames
 /// fetched concurrently). One message at a time cost three catalog round
 /// trips and one object-store request each: about 58 messages/s on
 /// PostgreSQL + S3, hours for a million-message mailbox.
@@ -219,7 +219,7 @@ const READ_BATCH: usize = 256;
 fn write_messages(archive: &Archive, out: &mut Appender<'_>, ids: &[MessageId]) -> Result<()> {
     for batch in ids.chunks(READ_BATCH) {
         let metas = archive.catalog()?.message_metas(batch.iter())?;
-        let read = archive.read_each(batch)?;
+        let read = archive.read_each_once(batch)?;
         for (id, raw) in batch.iter().zip(read) {
             let meta = metas
                 .get(id)
